@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make train` and `make test`. Both build .venv first when it
+# is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: venv train test test-fast lint format bench clean-outputs
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## train the default experiment on the built-in data set (extra Hydra overrides: make train ARGS="...")
+train: venv
+	$(BIN)/python -m emotion_lab.train $(ARGS)
+
+## lint, then the whole test suite (unit + end-to-end)
+test: venv
+	$(BIN)/ruff check emotion_lab tests
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check emotion_lab tests
+
+format: venv
+	$(BIN)/ruff format emotion_lab tests
+	$(BIN)/ruff check --fix emotion_lab tests
+
+## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
+bench: venv
+	$(BIN)/python -m emotion_lab.bench $(ARGS)

@@ -1,0 +1,1 @@
+"""Data: on-disk formats → uint8 cache → in-memory batches (see datamodule.py)."""

@@ -1,0 +1,250 @@
+"""One data path for every data set: decoded uint8 arrays in memory, batches built by indexing.
+
+A ``DataSource`` (see ``formats/``) decodes each split once into a uint8 cache; this module resizes
+and converts channels once to what the model asks for, cuts a stratified validation split when the
+data set has none, and hands out whole batches through ``__getitems__`` so that no per-sample Python
+work sits between the cache and the model. Scaling, augmentation and normalisation run on the batch
+after it reaches its device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
+
+from emotion_lab.data.formats.base import DataSource, ImageSet
+from emotion_lab.data.transforms import convert_channels, resize_uint8
+
+log = logging.getLogger(__name__)
+
+SamplerKind = Literal["random", "balanced"]
+
+
+class InMemoryImages(Dataset):
+    """uint8 N×C×H×W images with int64 labels; a list of indices returns a whole batch at once."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(indices)
+        return self.images[idx], self.labels[idx]
+
+    def subset(self, indices: np.ndarray) -> InMemoryImages:
+        idx = torch.as_tensor(indices)
+        return InMemoryImages(self.images[idx], self.labels[idx])
+
+
+def _keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
+
+
+class EmotionDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        source: Callable[..., DataSource],
+        image_size: int,
+        channels: int,
+        name: str = "data",
+        root: str | None = None,
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        sampler: SamplerKind = "random",
+        augmentation: nn.Module | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        fold: int | None = None,
+        num_folds: int | None = None,
+        on_bad_sample: str = "error",
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if image_size < 8:
+            raise ValueError(f"model.input_size must be >= 8, got {image_size}")
+        if channels not in (1, 3):
+            raise ValueError(f"model.in_chans must be 1 or 3, got {channels}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+        if sampler not in ("random", "balanced"):
+            raise ValueError(f"data.sampler must be 'random' or 'balanced', got {sampler!r}")
+        if (fold is None) != (num_folds is None):
+            raise ValueError("data.fold and data.num_folds must be set together")
+        if num_folds is not None and not 0 <= fold < num_folds:  # type: ignore[operator]
+            raise ValueError(f"data.fold must be in [0, {num_folds}), got {fold}")
+        if on_bad_sample not in ("error", "skip"):
+            raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+        # The source is a factory so that the bad-sample policy is one data-level key.
+        self.source = source(on_bad_sample=on_bad_sample)
+        self.name = name
+        self.root = root  # where the data set lives; sources reference it, summaries print it
+        self.image_size = image_size
+        self.channels = channels
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.sampler_kind = sampler
+        self.augmentation = augmentation
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.fold = fold
+        self.num_folds = num_folds
+        self._mean = self._stat("data.mean", mean, channels)
+        self._std = self._stat("data.std", std, channels)
+        self.splits: dict[str, InMemoryImages] = {}
+        self.skipped: dict[str, int] = {}
+
+    @staticmethod
+    def _stat(key: str, values: Sequence[float] | None, channels: int) -> torch.Tensor | None:
+        if values is None:
+            return None
+        t = torch.as_tensor(list(values), dtype=torch.float32)
+        if t.numel() == 1:
+            t = t.repeat(channels)
+        if t.numel() != channels:
+            raise ValueError(f"{key} has {t.numel()} values but the model takes {channels} channels")
+        if key == "data.std" and bool((t <= 0).any()):
+            raise ValueError(f"{key} must be > 0, got {t.tolist()}")
+        return t.view(1, channels, 1, 1)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.source.classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def _to_tensors(self, data: ImageSet) -> InMemoryImages:
+        if data.skipped:
+            self.skipped[data.source] = data.skipped
+        images = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2)
+        images = resize_uint8(convert_channels(images, self.channels), self.image_size)
+        return InMemoryImages(images.contiguous(), torch.from_numpy(data.labels.astype(np.int64)))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        available = set(self.source.available_splits())
+        if "train" not in available:
+            raise ValueError(f"{type(self.source).__name__}: the data set has no train split")
+        train = self._to_tensors(self.source.load("train"))
+        test = self._to_tensors(self.source.load("test")) if "test" in available else None
+        if self.num_folds is not None:
+            pool = train if "val" not in available else _concat(train, self._to_tensors(self.source.load("val")))
+            train, test = self._fold(pool)
+            train, val = self._cut_val(train)
+        elif "val" in available:
+            val = self._to_tensors(self.source.load("val"))
+        else:
+            train, val = self._cut_val(train)
+        if test is None:
+            log.warning("no test split on disk: evaluating the test stage on the validation split")
+            test = val
+        self.splits = {"train": train, "val": val, "test": test}
+        self._check_labels()
+
+    def _check_labels(self) -> None:
+        for name, split in self.splits.items():
+            if len(split) == 0:
+                raise ValueError(f"{type(self.source).__name__}: the {name} split is empty")
+            top = int(split.labels.max())
+            if top >= self.num_classes:
+                raise ValueError(f"{name} split has label {top} but only {self.num_classes} classes")
+
+    def _cut_val(self, train: InMemoryImages) -> tuple[InMemoryImages, InMemoryImages]:
+        labels = train.labels.numpy()
+        counts = np.bincount(labels, minlength=self.num_classes)
+        stratify = labels if counts[counts > 0].min() >= 2 else None
+        idx_train, idx_val = train_test_split(
+            np.arange(len(labels)),
+            test_size=self.val_fraction,
+            random_state=self.split_seed,
+            stratify=stratify,
+        )
+        return train.subset(np.sort(idx_train)), train.subset(np.sort(idx_val))
+
+    def _fold(self, pool: InMemoryImages) -> tuple[InMemoryImages, InMemoryImages]:
+        folds = StratifiedKFold(n_splits=self.num_folds, shuffle=True, random_state=self.split_seed)  # type: ignore[arg-type]
+        labels = pool.labels.numpy()
+        idx_train, idx_test = list(folds.split(np.zeros(len(labels)), labels))[self.fold]  # type: ignore[index]
+        return pool.subset(idx_train), pool.subset(idx_test)
+
+    def class_counts(self) -> list[int]:
+        self.setup()
+        return np.bincount(self.splits["train"].labels.numpy(), minlength=self.num_classes).tolist()
+
+    def _sampler(self) -> Sampler[int] | None:
+        if self.sampler_kind == "random":
+            return None
+        labels = self.splits["train"].labels
+        counts = torch.bincount(labels, minlength=self.num_classes).clamp(min=1).double()
+        # Oversample rare classes to parity; augmentation makes the repeats differ.
+        return WeightedRandomSampler((1.0 / counts)[labels], num_samples=len(labels), replacement=True)
+
+    def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
+        sampler = self._sampler() if train else None
+        return DataLoader(
+            self.splits[split],
+            batch_size=batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            drop_last=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=_keep_batch,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+    def on_after_batch_transfer(
+        self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        x = images.float().div_(255)
+        trainer = self.trainer
+        if self.augmentation is not None and trainer is not None and trainer.training:
+            x = self.augmentation(x)
+        return self.normalize(x), labels
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self._mean is not None:
+            x = x - self._mean.to(x.device)
+        if self._std is not None:
+            x = x / self._std.to(x.device)
+        return x
+
+
+def _concat(a: InMemoryImages, b: InMemoryImages) -> InMemoryImages:
+    return InMemoryImages(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))

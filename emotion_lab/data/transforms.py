@@ -1,0 +1,168 @@
+"""Batch-level image transforms with per-sample randomness.
+
+Images stay uint8 in memory and become float only after the batch reaches its device, so each op
+here takes and returns a float batch B×C×H×W in [0, 1]. Geometric ops are one ``affine_grid`` +
+``grid_sample`` for the whole batch (border padding = Keras' ``fill_mode='nearest'``), which keeps
+augmentation off the data-loading critical path on CPU and GPU alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchvision.transforms import v2
+
+
+def _uniform(n: int, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.empty(n, device=like.device, dtype=like.dtype).uniform_(low, high)
+
+
+class RandomHorizontalFlip(nn.Module):
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"augmentation: flip probability must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flip = torch.rand(x.shape[0], device=x.device) < self.p
+        return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class RandomAffine(nn.Module):
+    """Rotation (degrees), shift (fraction of size), shear (degrees), zoom (scale range), flip."""
+
+    def __init__(
+        self,
+        degrees: float = 0.0,
+        translate: float = 0.0,
+        shear: float = 0.0,
+        scale: Sequence[float] = (1.0, 1.0),
+        flip_p: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if degrees < 0 or translate < 0 or shear < 0:
+            raise ValueError("augmentation: degrees, translate and shear must be >= 0")
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"augmentation: scale must be [low, high] with 0 < low <= high, got {scale}")
+        self.degrees, self.translate, self.shear = degrees, translate, shear
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.flip_p = flip_p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        angle = torch.deg2rad(_uniform(n, -self.degrees, self.degrees, x))
+        shear = torch.deg2rad(_uniform(n, -self.shear, self.shear, x))
+        zoom = _uniform(n, *self.scale, x)
+        tx = _uniform(n, -self.translate, self.translate, x) * 2  # grid units span [-1, 1]
+        ty = _uniform(n, -self.translate, self.translate, x) * 2
+        sign = torch.where(torch.rand(n, device=x.device) < self.flip_p, -1.0, 1.0).to(x.dtype)
+        cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
+        # output→input sampling matrix: (rotation · shear · optional mirror) / zoom, then shift.
+        linear = torch.stack(
+            [
+                torch.stack([cos * sign, cos * tan - sin], dim=1),
+                torch.stack([sin * sign, sin * tan + cos], dim=1),
+            ],
+            dim=1,
+        ) / zoom[:, None, None]
+        theta = torch.cat([linear, torch.stack([tx, ty], dim=1)[:, :, None]], dim=2)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class RandomBrightness(nn.Module):
+    """Multiply each image by a factor in [low, high] (Keras ``brightness_range``)."""
+
+    def __init__(self, low: float = 0.8, high: float = 1.2) -> None:
+        super().__init__()
+        if not 0 <= low <= high:
+            raise ValueError(f"augmentation: brightness needs 0 <= low <= high, got {low}, {high}")
+        self.low, self.high = low, high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = _uniform(x.shape[0], self.low, self.high, x)
+        return (x * factor[:, None, None, None]).clamp(0, 1)
+
+
+class RandomResizedCrop(nn.Module):
+    """Crop a random area/aspect per image and resize it back to the input size."""
+
+    def __init__(
+        self, scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)
+    ) -> None:
+        super().__init__()
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"augmentation: crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        area = _uniform(n, *self.scale, x)
+        aspect = torch.exp(_uniform(n, *self.log_ratio, x))
+        w = torch.sqrt(area * aspect).clamp(max=1.0)
+        h = torch.sqrt(area / aspect).clamp(max=1.0)
+        cx = (torch.rand(n, device=x.device, dtype=x.dtype) * 2 - 1) * (1 - w)
+        cy = (torch.rand(n, device=x.device, dtype=x.dtype) * 2 - 1) * (1 - h)
+        zero = torch.zeros_like(w)
+        theta = torch.stack(
+            [torch.stack([w, zero, cx], 1), torch.stack([zero, h, cy], 1)], dim=1
+        )
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class RandAugment(nn.Module):
+    """torchvision's RandAugment applied image by image, so each sample draws its own ops."""
+
+    def __init__(self, num_ops: int = 2, magnitude: int = 9) -> None:
+        super().__init__()
+        self.op = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        as_uint8 = (x * 255).round().to(torch.uint8)
+        out = torch.stack([self.op(img) for img in as_uint8])
+        return out.to(x.dtype) / 255
+
+
+class BatchAugment(nn.Module):
+    """An ordered list of the ops above, applied to training batches only."""
+
+    def __init__(self, ops: Sequence[nn.Module] = ()) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for op in self.ops:
+            x = op(x)
+        return x
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 N×C×H×W stack once, in chunks, with antialiasing when shrinking."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    for start in range(0, images.shape[0], 1024):
+        chunk = images[start : start + 1024].float()
+        resized = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True)
+        out[start : start + 1024] = resized.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Gray → RGB by replication; RGB → gray by ITU-R 601 luma (what PIL's "L" mode does)."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise ValueError(f"model.in_chans={channels} is not supported for {have}-channel images")

@@ -1,0 +1,84 @@
+"""``python -m emotion_lab.evaluate ckpt_path=<file> [data=<name>]``: test a trained checkpoint.
+
+The checkpoint carries the config it was trained with, so the model, loss and data settings are
+rebuilt from it; a ``data=...`` override evaluates the same weights on another data set with the
+same classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from emotion_lab.builders import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from emotion_lab.callbacks import TestAnalysis
+from emotion_lab.cli import one_line_errors, print_summary
+from emotion_lab.config import register_resolvers
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+
+def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
+    path = Path(cfg.ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    saved = checkpoint.get("emotion_lab", {}).get("config")
+    if saved is None:
+        raise ValueError(f"ckpt_path={path}: not an emotion-lab checkpoint (no saved run config)")
+    run_cfg = OmegaConf.create(saved)
+    for key in ("paths", "trainer", "callbacks", "logger", "seed", "task_name", "trial"):
+        run_cfg[key] = cfg[key]
+    run_cfg.augmentation = None
+    if cfg.get("data") is not None:
+        run_cfg.data = cfg.data
+    return run_cfg, checkpoint
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    pl.seed_everything(cfg.seed, workers=True)
+    run_cfg, checkpoint = load_run_config(cfg)
+    datamodule = build_datamodule(run_cfg)
+    trained_classes = tuple(checkpoint["emotion_lab"]["classes"])
+    if datamodule.classes != trained_classes:
+        raise ValueError(
+            f"data={datamodule.name} has classes {list(datamodule.classes)} but the checkpoint was "
+            f"trained on {list(trained_classes)}"
+        )
+    module = build_module(run_cfg, datamodule)
+    module.load_state_dict(checkpoint["state_dict"])
+    loggers = build_loggers(run_cfg)
+    callbacks = build_callbacks(run_cfg)
+    trainer = build_trainer(run_cfg, loggers, callbacks)
+    try:
+        trainer.test(module, datamodule=datamodule)
+    finally:
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.finish()
+    analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
+    metrics = analysis.metrics if analysis else {
+        k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
+    }
+    rows: dict[str, object] = {"checkpoint": cfg.ckpt_path, "data set": datamodule.name, "model": run_cfg.model.name}
+    rows.update({k: v for k, v in metrics.items() if k.split("/")[-1] in ("acc", "f1", "ari", "nmi", "asr_kmeans")})
+    rows["run folder"] = cfg.paths.output_dir
+    print_summary(rows, title="emotion-lab evaluation")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@one_line_errors
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

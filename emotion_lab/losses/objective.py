@@ -1,0 +1,95 @@
+"""The training objective: cross-entropy plus β·contrastive-center, with every term reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from emotion_lab.losses.contrastive_center import CenterForm, ContrastiveCenterLoss
+
+ClassWeights = Literal["balanced"] | Sequence[float] | None
+
+
+def balanced_class_weights(class_counts: Sequence[int]) -> torch.Tensor:
+    """scikit-learn's "balanced" rule: n_samples / (n_classes · count_c); absent classes get 0."""
+    counts = torch.as_tensor(list(class_counts), dtype=torch.float64)
+    n_present = int((counts > 0).sum())
+    weights = torch.where(counts > 0, counts.sum() / (n_present * counts.clamp(min=1)), 0.0)
+    return weights.float()
+
+
+class EmotionLoss(nn.Module):
+    """``CE + β·(L_intra + λ·L_inter)``; with ``beta=0`` and no centers it is plain cross-entropy.
+
+    ``forward`` returns a dict of named terms so the LightningModule can log each one; the key
+    ``loss`` is the value to back-propagate.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        feat_dim: int,
+        beta: float = 0.0,
+        margin: float = 1.0,
+        lambda_: float = 1.0,
+        center_form: CenterForm = "margin",
+        use_centers: bool = True,
+        class_weights: ClassWeights = None,
+        class_counts: Sequence[int] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if beta < 0:
+            raise ValueError(f"loss.beta must be >= 0, got {beta}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.beta = float(beta)
+        self.label_smoothing = float(label_smoothing)
+        self.center: ContrastiveCenterLoss | None = None
+        if use_centers:
+            self.center = ContrastiveCenterLoss(num_classes, feat_dim, margin, lambda_, center_form)
+        weight = self._resolve_weights(class_weights, class_counts, num_classes)
+        self.register_buffer("class_weight", weight, persistent=False)
+
+    @staticmethod
+    def _resolve_weights(
+        spec: ClassWeights, counts: Sequence[int] | None, num_classes: int
+    ) -> torch.Tensor | None:
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            if spec != "balanced":
+                raise ValueError(f"loss.class_weights must be null, 'balanced' or a list, got {spec!r}")
+            if counts is None:
+                raise ValueError("loss.class_weights='balanced' needs the training class counts")
+            return balanced_class_weights(counts)
+        weights = torch.as_tensor(list(spec), dtype=torch.float32)
+        if weights.numel() != num_classes:
+            raise ValueError(
+                f"loss.class_weights has {weights.numel()} values for {num_classes} classes"
+            )
+        return weights
+
+    @property
+    def centers(self) -> torch.Tensor | None:
+        return None if self.center is None else self.center.centers
+
+    def forward(
+        self, logits: torch.Tensor, embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        ce = F.cross_entropy(
+            logits.float(), labels, weight=self.class_weight, label_smoothing=self.label_smoothing
+        )
+        terms = {"ce": ce}
+        total = ce
+        if self.center is not None:
+            center = self.center(embeddings.float(), labels)
+            terms.update(center=center.total, intra=center.intra, inter=center.inter)
+            if self.beta > 0:
+                total = total + self.beta * center.total
+        terms["loss"] = total
+        return terms

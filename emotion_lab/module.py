@@ -1,0 +1,153 @@
+"""The one LightningModule: any registered model × the configured loss × optimizer × schedule."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from emotion_lab.losses import EmotionLoss
+
+OptimizerFactory = Callable[..., Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class EmotionClassifier(pl.LightningModule):
+    """Trains ``model`` with ``loss``; keeps test-set embeddings for the clustering analysis.
+
+    ``scheduler`` is a partial; when its signature has ``total_steps`` it is given the Trainer's
+    estimate, so step-wise schedules need no hand-computed length in the config.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: EmotionLoss,
+        optimizer: OptimizerFactory,
+        classes: Sequence[str],
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str | None = None,
+        run_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler.interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        self.model = model
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.scheduler_monitor = scheduler_monitor
+        self.classes = tuple(classes)
+        self.run_config = run_config
+        n = len(self.classes)
+        self.train_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.val_metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(num_classes=n, average="micro"),
+             "f1": MulticlassF1Score(num_classes=n, average="macro")},
+            prefix="val/",
+        )
+        self.test_metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(num_classes=n, average="micro"),
+                "f1": MulticlassF1Score(num_classes=n, average="macro"),
+                "precision": MulticlassPrecision(num_classes=n, average="macro"),
+                "recall": MulticlassRecall(num_classes=n, average="macro"),
+                "auroc": MulticlassAUROC(num_classes=n, average="macro"),
+            },
+            prefix="test/",
+        )
+        self.test_confusion = MulticlassConfusionMatrix(num_classes=n)
+        self.test_outputs: dict[str, list[torch.Tensor]] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        embedding = self.model.forward_features(images)
+        logits = self.model.forward_head(embedding)
+        terms = self.loss(logits, embedding, labels)
+        regularization = getattr(self.model, "regularization_loss", None)
+        if regularization is not None:
+            terms["l2"] = regularization()
+            terms["loss"] = terms["loss"] + terms["l2"]
+        return terms, logits, embedding
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms, logits, _ = self._step(batch)
+        self.train_acc(logits.detach(), batch[1])
+        batch_size = batch[1].shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        terms, logits, _ = self._step(batch)
+        self.val_metrics.update(logits, batch[1])
+        self.log("val/loss", terms["loss"], batch_size=batch[1].shape[0], prog_bar=True)
+        self.log("val/ce", terms["ce"], batch_size=batch[1].shape[0])
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.val_metrics.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = {"embeddings": [], "labels": [], "probs": []}
+        self.test_confusion.reset()
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        terms, logits, embedding = self._step(batch)
+        labels = batch[1]
+        probs = logits.float().softmax(dim=1)
+        self.test_metrics.update(probs, labels)
+        self.test_confusion.update(probs, labels)
+        self.log("test/loss", terms["loss"], batch_size=labels.shape[0])
+        self.test_outputs["embeddings"].append(embedding.detach().float().cpu())
+        self.test_outputs["labels"].append(labels.detach().cpu())
+        self.test_outputs["probs"].append(probs.detach().cpu())
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+
+    def test_results(self) -> dict[str, torch.Tensor]:
+        """Everything the analysis needs from the last test pass, gathered on the CPU."""
+        out = {key: torch.cat(parts) for key, parts in self.test_outputs.items() if parts}
+        out["confusion"] = self.test_confusion.compute().cpu()
+        centers = self.loss.centers
+        if centers is not None:
+            out["centers"] = centers.detach().float().cpu()
+        return out
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        kwargs: dict[str, Any] = {}
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, **kwargs)
+        config: dict[str, Any] = {"scheduler": scheduler, "interval": self.scheduler_interval}
+        if self.scheduler_monitor:
+            config["monitor"] = self.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["emotion_lab"] = {"config": self.run_config, "classes": list(self.classes)}
