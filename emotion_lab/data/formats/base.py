@@ -1,0 +1,43 @@
+"""What every on-disk format hands to the DataModule: decoded uint8 arrays per split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+Split = Literal["train", "val", "test"]
+OnBadSample = Literal["error", "skip"]
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """One split, decoded once: ``images`` is uint8 N×H×W×C (C = 1 or 3), ``labels`` int64 N."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    source: str
+    skipped: int = 0
+    skip_reasons: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(
+                f"{self.source}: images must be uint8 N×H×W×C, got {self.images.dtype} {self.images.shape}"
+            )
+        if len(self.images) != len(self.labels):
+            raise ValueError(
+                f"{self.source}: {len(self.images)} images but {len(self.labels)} labels"
+            )
+
+
+class DataSource(Protocol):
+    """A data set on disk. ``classes`` is fixed by construction; ``load`` decodes one split."""
+
+    classes: tuple[str, ...]
+
+    def available_splits(self) -> tuple[Split, ...]: ...
+
+    def load(self, split: Split) -> ImageSet: ...
