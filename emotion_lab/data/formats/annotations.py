@@ -1,0 +1,281 @@
+"""Data sets described by an annotation file (``path,label,split`` rows), e.g. FI-8 or EmoSet.
+
+The annotation file is the data set's definition, so a bad row anywhere fails every split in
+``error`` mode. Images are decoded like image folders and cached under
+``<annotation folder>/.emotion_lab_cache/<file name>-<split>-<settings>.*``.
+"""
+
+from __future__ import annotations
+
+import csv
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from emotion_lab.data.errors import DataError, DatasetNotFoundError
+from emotion_lab.data.formats.base import ImageSet, Split
+from emotion_lab.data.formats.cache import (
+    CACHE_DIRNAME,
+    SPLITS,
+    BadSamples,
+    cache_location,
+    check_split,
+    digest,
+    file_fingerprint,
+    read_cache,
+    warn_skipped,
+    write_cache,
+)
+from emotion_lab.data.formats.folders import (
+    DEFAULT_SPLIT_DIRS,
+    ImageFile,
+    check_channels,
+    check_image_size,
+    decode_images,
+    listing_digest,
+)
+
+REQUIRED_COLUMNS = ("path", "label", "split")
+SPLIT_NAMES: dict[str, Split] = {
+    alias: split for split, aliases in DEFAULT_SPLIT_DIRS.items() for alias in aliases
+}
+"""Lower-cased split values accepted in the ``split`` column."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    path: str
+    label: int
+    split: Split
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    rows: list[_Row]
+    bad: dict[Split, BadSamples]  # rows that failed but whose split is known
+    nowhere: BadSamples  # rows that failed before their split could be told
+
+
+class AnnotationFile:
+    """CSV/TSV with a header holding ``path``, ``label`` and ``split`` (extra columns ignored).
+
+    ``label`` is a class name (after ``class_aliases``; case-insensitive) or a 0-based index
+    into ``classes``. ``split`` is train/val/test or a folder-style alias (``validation``...).
+    Paths are relative to ``root`` (default: the annotation file's folder). Without ``classes``
+    the class list is the sorted set of label names in the file. In skip mode each split also
+    counts the rows that could not be given a split, since any of them might have been its own.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        root: str | Path | None = None,
+        image_size: int | None = None,
+        channels: int = 3,
+        on_bad_sample: str = "error",
+        classes: Sequence[str] | None = None,
+        class_aliases: Mapping[str, str] | None = None,
+        hint: str | None = None,
+        cache_dir: str | Path | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.root = Path(root) if root is not None else self.path.parent
+        self.image_size = check_image_size(image_size)
+        self.channels = check_channels(channels)
+        BadSamples(on_bad_sample)
+        self.on_bad_sample = on_bad_sample
+        self.hint = hint
+        self.num_threads = num_threads
+        self._aliases = {k.casefold(): v for k, v in (class_aliases or {}).items()}
+        self._memo: tuple[str, _Parsed] | None = None
+        self._require_file()
+        if classes is not None:
+            self.classes: tuple[str, ...] = tuple(classes)
+            if not self.classes or len(set(self.classes)) != len(self.classes):
+                raise ValueError(f"classes must be non-empty and unique; got {list(self.classes)}")
+        else:
+            self.classes = self._infer_classes()
+        self._cache_dir, self._prefix = cache_location(
+            self.path,
+            self.path.parent / CACHE_DIRNAME,
+            None if cache_dir is None else Path(cache_dir),
+        )
+        if cache_dir is None:
+            self._prefix = f"{self.path.name}-"
+        self._settings = digest(
+            "annotations",
+            str(self.root.resolve()),
+            self.image_size,
+            self.channels,
+            on_bad_sample,
+            self.classes,
+            sorted(self._aliases.items()),
+        )
+
+    def available_splits(self) -> tuple[Split, ...]:
+        rows = self._parse().rows
+        return tuple(s for s in SPLITS if any(r.split == s for r in rows))
+
+    def load(self, split: Split) -> ImageSet:
+        """Decoded ``split``; a cache hit costs parsing the file and one stat per image."""
+        check_split(split)
+        self._require_file()
+        parsed = self._parse()
+        bad = parsed.bad[split].plus(parsed.nowhere)
+        files: list[ImageFile] = []
+        labels: list[int] = []
+        where: list[str] = []
+        for row in parsed.rows:
+            if row.split != split:
+                continue
+            image = self.root / row.path
+            try:
+                st = image.stat()
+                if not stat.S_ISREG(st.st_mode):
+                    raise IsADirectoryError(image)
+            except OSError:
+                bad.report(f"{self.path}:{row.line}: image not found: {image}")
+                continue
+            files.append(ImageFile(image, st.st_size, st.st_mtime_ns))
+            labels.append(row.label)
+            where.append(f"{self.path}:{row.line}")
+        if not files:
+            why = f" (all {bad.count} skipped; first: {bad.reasons[0]})" if bad.count else ""
+            raise DataError(f"{self.path}: no usable rows for split {split!r}{why}")
+        key = ":".join(
+            (self._settings, file_fingerprint(self.path), listing_digest(self.root, files, labels))
+        )
+        cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
+        data = read_cache(cache_file, key)
+        if data is None:
+            data = decode_images(
+                [f.path for f in files],
+                labels,
+                image_size=self.image_size,
+                channels=self.channels,
+                bad=bad,
+                source=f"{self.path} ({split})",
+                where=where,
+                num_threads=self.num_threads,
+            )
+            write_cache(cache_file, key, data)
+        warn_skipped(str(self.path), data.skipped, data.skip_reasons)
+        return ImageSet(
+            images=data.images,
+            labels=data.labels,
+            classes=self.classes,
+            source=f"{self.path} ({split})",
+            skipped=data.skipped,
+            skip_reasons=list(data.skip_reasons),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _require_file(self) -> None:
+        if not self.path.is_file():
+            where = f"; {self.hint}" if self.hint else ""
+            raise DatasetNotFoundError(f"annotation file not found: {self.path}{where}")
+
+    def _read(self) -> tuple[list[str], list[tuple[int, list[str]]]]:
+        """Header (lower-cased) and non-blank rows with their 1-based line numbers."""
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            first = fh.readline()
+            fh.seek(0)
+            reader = csv.reader(fh, delimiter=_delimiter(self.path, first))
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{self.path}:1: empty file; expected a header path,label,split")
+            cols = [h.strip().lower() for h in header]
+            missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+            if missing:
+                raise DataError(
+                    f"{self.path}:1: header lacks column(s) {', '.join(missing)} "
+                    f"(found: {', '.join(header)})"
+                )
+            rows = [(reader.line_num, row) for row in reader if row]
+        # csv reports the line a row ends on: its own line unless a quoted field spans lines
+        return cols, rows
+
+    def _infer_classes(self) -> tuple[str, ...]:
+        cols, rows = self._read()
+        i_label = cols.index("label")
+        names: set[str] = set()
+        for line, row in rows:
+            if len(row) != len(cols):
+                continue  # reported when the rows are parsed
+            text = row[i_label].strip()
+            if _is_int(text):
+                raise DataError(
+                    f"{self.path}:{line}: label {text!r} is an index, so the class list must be given"
+                )
+            names.add(self._aliases.get(text.casefold(), text))
+        if not names:
+            raise DataError(f"{self.path}: no labelled rows")
+        return tuple(sorted(names))
+
+    def _parse(self) -> _Parsed:
+        fingerprint = file_fingerprint(self.path)
+        if self._memo is not None and self._memo[0] == fingerprint:
+            return self._memo[1]
+        cols, raw = self._read()
+        i_path, i_label, i_split = (cols.index(c) for c in REQUIRED_COLUMNS)
+        bad = {s: BadSamples(self.on_bad_sample) for s in SPLITS}
+        nowhere = BadSamples(self.on_bad_sample)
+        rows: list[_Row] = []
+        folded = [c.casefold() for c in self.classes]
+        for line, row in raw:
+            at = f"{self.path}:{line}"
+            if len(row) != len(cols):
+                nowhere.report(f"{at}: expected {len(cols)} columns, got {len(row)}")
+                continue
+            split_text = row[i_split].strip()
+            split = SPLIT_NAMES.get(split_text.lower())
+            if split is None:
+                nowhere.report(f"{at}: unknown split {split_text!r} (expected train, val or test)")
+                continue
+            path_text = row[i_path].strip()
+            if not path_text:
+                bad[split].report(f"{at}: empty image path")
+                continue
+            text = row[i_label].strip()
+            name = self._aliases.get(text.casefold(), text)
+            if name in self.classes:
+                label = self.classes.index(name)
+            elif name.casefold() in folded:
+                label = folded.index(name.casefold())
+            elif _is_int(text):
+                label = int(text)
+                if not 0 <= label < len(self.classes):
+                    bad[split].report(
+                        f"{at}: label index {label} outside 0..{len(self.classes) - 1}"
+                    )
+                    continue
+            else:
+                bad[split].report(
+                    f"{at}: unknown class {text!r} (classes: {', '.join(self.classes)})"
+                )
+                continue
+            rows.append(_Row(line, path_text, label, split))
+        parsed = _Parsed(rows, bad, nowhere)
+        self._memo = (fingerprint, parsed)
+        return parsed
+
+
+def _delimiter(path: Path, header_line: str) -> str:
+    """By suffix when it says (``.csv``/``.tsv``), else whichever separator the header uses."""
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        return "\t"
+    if suffix == ".csv":
+        return ","
+    for sep in ("\t", ",", ";"):
+        if sep in header_line:
+            return sep
+    return ","
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isascii() and text.lstrip("-").isdigit()

@@ -1,0 +1,402 @@
+"""Image-folder data sets, ``<root>/<split>/<class>/<image>``, and the image decoding they share.
+
+Every split is decoded once with PIL (converted to ``L``/``RGB``, optionally resized with
+Lanczos) into one uint8 array and cached under ``<root>/.emotion_lab_cache/``. The cache key
+includes a hash of the listing (relative path, size, mtime of every image), so adding, removing
+or rewriting any image invalidates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+from emotion_lab.data.errors import DataError, DatasetNotFoundError
+from emotion_lab.data.formats.base import ImageSet, Split
+from emotion_lab.data.formats.cache import (
+    CACHE_DIRNAME,
+    SPLITS,
+    BadSamples,
+    DecodedSplit,
+    cache_location,
+    check_split,
+    digest,
+    progress,
+    read_cache,
+    warn_skipped,
+    write_cache,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPLIT_DIRS: dict[Split, tuple[str, ...]] = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation", "publictest"),
+    "test": ("test", "privatetest"),
+}
+"""Folder names accepted for each split, compared case-insensitively (``Train`` = ``train``)."""
+
+DECODE_CHUNK = 64
+"""Images per thread-pool task: big enough to amortise scheduling, small enough to stop fast."""
+
+
+@cache
+def image_extensions() -> frozenset[str]:
+    """Every suffix PIL can open; other files (``Thumbs.db``, ``README``) are not samples."""
+    return frozenset(ext.lower() for ext in Image.registered_extensions())
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One listed image; size and mtime feed the cache key."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def list_images(folder: Path) -> list[ImageFile]:
+    """Image files under ``folder`` (recursively), sorted, skipping hidden names and caches."""
+    found: list[ImageFile] = []
+    stack = [folder]
+    exts = image_extensions()
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name == CACHE_DIRNAME:
+                    continue
+                if entry.is_dir():
+                    stack.append(Path(entry.path))
+                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in exts:
+                    st = entry.stat()
+                    found.append(ImageFile(Path(entry.path), st.st_size, st.st_mtime_ns))
+    found.sort(key=lambda f: f.path)
+    return found
+
+
+def listing_digest(root: Path, files: Sequence[ImageFile], labels: Sequence[int]) -> str:
+    """Hash of what a split is made of; any added, removed, rewritten or relabelled image changes it."""
+    h = hashlib.sha1()
+    for f, label in zip(files, labels, strict=True):
+        rel = os.path.relpath(f.path, root)
+        h.update(f"{rel}\t{f.size}\t{f.mtime_ns}\t{label}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def default_threads() -> int:
+    return min(4, max(2, os.cpu_count() or 1))
+
+
+def decode_images(
+    paths: Sequence[Path],
+    labels: Sequence[int],
+    *,
+    image_size: int | None,
+    channels: int,
+    bad: BadSamples,
+    source: str,
+    where: Sequence[str] | None = None,
+    num_threads: int | None = None,
+) -> DecodedSplit:
+    """Decode ``paths`` into one N×H×W×C uint8 array, in parallel threads (PIL frees the GIL).
+
+    Without ``image_size`` every image must have the size of the first one. ``where`` gives a
+    per-image prefix for messages (e.g. ``file:row``); otherwise messages start with the path.
+    In error mode the first bad image (in listing order) is raised and the other threads stop.
+    """
+    n = len(paths)
+    mode = "L" if channels == 1 else "RGB"
+    ok = np.ones(n, dtype=bool)
+
+    def message(i: int, what: str) -> str:
+        return f"{paths[i]}: {what}" if where is None else f"{where[i]}: {paths[i]}: {what}"
+
+    # the first decodable image fixes the output shape (it is the resize target if one is given)
+    first = 0
+    ref: np.ndarray | None = None
+    while first < n and ref is None:
+        try:
+            ref = decode_image(paths[first], mode, image_size)
+        except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
+            ok[first] = False
+            bad.report(message(first, f"cannot decode image ({type(err).__name__}: {err})"))
+        first += 1
+    if ref is None:
+        first_reason = f" (first: {bad.reasons[0]})" if bad.reasons else ""
+        raise DataError(f"{source}: none of the {n} images could be decoded{first_reason}")
+    out = np.empty((n, *ref.shape), dtype=np.uint8)
+    out[first - 1] = ref
+    ref_path, (ref_h, ref_w) = paths[first - 1], ref.shape[:2]
+    stop = threading.Event()
+
+    def work(chunk: range) -> list[tuple[int, str]]:
+        problems: list[tuple[int, str]] = []
+        for i in chunk:
+            if stop.is_set():
+                break
+            try:
+                arr = decode_image(paths[i], mode, image_size)
+            except Exception as err:  # noqa: BLE001
+                problems.append((i, f"cannot decode image ({type(err).__name__}: {err})"))
+                continue
+            if arr.shape != out.shape[1:]:
+                problems.append(
+                    (
+                        i,
+                        f"image is {arr.shape[1]}×{arr.shape[0]} but {ref_path} is "
+                        f"{ref_w}×{ref_h}; set image_size to resize all images",
+                    )
+                )
+                continue
+            out[i] = arr
+        return problems
+
+    chunks = [range(i, min(i + DECODE_CHUNK, n)) for i in range(first, n, DECODE_CHUNK)]
+    pool = ThreadPoolExecutor(num_threads or default_threads(), thread_name_prefix="decode")
+    try:
+        with progress(n, f"decoding {source}") as advance:
+            advance(first)
+            for chunk, problems in zip(chunks, pool.map(work, chunks), strict=True):
+                for i, what in problems:
+                    ok[i] = False
+                    bad.report(message(i, what))  # raises in error mode
+                advance(len(chunk))
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    y = np.asarray(labels, dtype=np.int64)
+    if not ok.all():
+        out, y = out[ok], y[ok]
+    return DecodedSplit(images=out, labels=y, skipped=bad.count, skip_reasons=bad.reasons)
+
+
+def decode_image(path: Path, mode: str, image_size: int | None) -> np.ndarray:
+    """One image as H×W×C uint8: upright per EXIF, converted to ``mode``, Lanczos-resized."""
+    with Image.open(path) as im:
+        img = _upright(im)
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+            img = _sixteen_bit_to_l(img)
+        if img.mode != mode:
+            img = img.convert(mode)
+        if image_size is not None and img.size != (image_size, image_size):
+            img = img.resize((image_size, image_size), Image.Resampling.LANCZOS)
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos); a damaged EXIF block leaves the image as is."""
+    try:
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            return ImageOps.exif_transpose(img)
+    except Exception as err:  # noqa: BLE001 - EXIF parsers raise many types
+        log.debug("%s: ignoring unreadable EXIF (%s)", getattr(img, "filename", "?"), err)
+    return img
+
+
+def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
+    """16-bit grey scaled to 8 bits; PIL's own conversion clips everything above 255 to white."""
+    arr = np.asarray(img).astype(np.int64)
+    if arr.max(initial=0) > 255:
+        arr = (arr * 255 + 32767) // 65535
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
+def resolve_split_dirs(
+    root: Path, split_dirs: Mapping[str, str | Sequence[str]] | None = None
+) -> dict[Split, Path]:
+    """Which folder under ``root`` holds each split; two candidates for one split is an error."""
+    names: dict[Split, tuple[str, ...]] = dict(DEFAULT_SPLIT_DIRS)
+    for split, value in (split_dirs or {}).items():
+        check_split(split)
+        names[split] = (value,) if isinstance(value, str) else tuple(value)  # type: ignore[index]
+    present = {
+        p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    }
+    found: dict[Split, Path] = {}
+    for split in SPLITS:
+        hits = sorted({present[n.lower()] for n in names[split] if n.lower() in present})
+        if len(hits) > 1:
+            listed = ", ".join(h.name for h in hits)
+            raise DataError(f"{root}: more than one folder for split {split!r}: {listed}")
+        if hits:
+            found[split] = hits[0]
+    return found
+
+
+class ImageFolders:
+    """Image folders ``<root>/<split>/<class>/*`` in any format and size PIL reads.
+
+    Class order is ``classes`` when given (then every folder must map onto one of them),
+    otherwise the sorted class-folder names of the train split. ``class_aliases`` maps folder
+    names onto class names (e.g. RAF-DB's ``1`` → ``surprise``); folders in ``exclude_folders``
+    are left out (e.g. AffectNet's ``contempt`` for the 7-class protocol). Folder names are
+    matched against aliases, exclusions and given classes case-insensitively.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int | None = None,
+        channels: int = 3,
+        on_bad_sample: str = "error",
+        split_dirs: Mapping[str, str | Sequence[str]] | None = None,
+        classes: Sequence[str] | None = None,
+        class_aliases: Mapping[str, str] | None = None,
+        exclude_folders: Sequence[str] = (),
+        hint: str | None = None,
+        cache_dir: str | Path | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.image_size = check_image_size(image_size)
+        self.channels = check_channels(channels)
+        BadSamples(on_bad_sample)
+        self.on_bad_sample = on_bad_sample
+        self.hint = hint
+        self.num_threads = num_threads
+        self._aliases = {k.casefold(): v for k, v in (class_aliases or {}).items()}
+        self._exclude = {e.casefold() for e in exclude_folders}
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(f"image folder root not found: {self.root}{_hint(hint)}")
+        self._splits = resolve_split_dirs(self.root, split_dirs)
+        if not self._splits:
+            raise DatasetNotFoundError(
+                f"no split folders (train/val/test or their aliases) in {self.root}{_hint(hint)}"
+            )
+        self._given = classes is not None
+        if classes is not None:
+            self.classes: tuple[str, ...] = tuple(classes)
+            if not self.classes or len(set(self.classes)) != len(self.classes):
+                raise ValueError(f"classes must be non-empty and unique; got {list(self.classes)}")
+        else:
+            self.classes = self._infer_classes()
+        self._cache_dir, self._prefix = cache_location(
+            self.root, self.root / CACHE_DIRNAME, None if cache_dir is None else Path(cache_dir)
+        )
+        self._settings = digest(
+            "folders",
+            self.image_size,
+            self.channels,
+            on_bad_sample,
+            self.classes,
+            sorted(self._aliases.items()),
+            sorted(self._exclude),
+        )
+
+    def available_splits(self) -> tuple[Split, ...]:
+        return tuple(self._splits)
+
+    def load(self, split: Split) -> ImageSet:
+        """Decoded ``split``; a cache hit costs one listing of the split folder and one file read."""
+        check_split(split)
+        if split not in self._splits:
+            present = ", ".join(self._splits)
+            raise DataError(f"{self.root}: no folder for split {split!r} (present: {present})")
+        split_dir = self._splits[split]
+        files, labels = self._listing(split, split_dir)
+        key = f"{self._settings}:{split_dir.name}:{listing_digest(self.root, files, labels)}"
+        cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
+        data = read_cache(cache_file, key)
+        if data is None:
+            data = decode_images(
+                [f.path for f in files],
+                labels,
+                image_size=self.image_size,
+                channels=self.channels,
+                bad=BadSamples(self.on_bad_sample),
+                source=str(split_dir),
+                num_threads=self.num_threads,
+            )
+            write_cache(cache_file, key, data)
+        warn_skipped(str(split_dir), data.skipped, data.skip_reasons)
+        return ImageSet(
+            images=data.images,
+            labels=data.labels,
+            classes=self.classes,
+            source=f"{self.root} ({split})",
+            skipped=data.skipped,
+            skip_reasons=list(data.skip_reasons),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _class_folders(self, split_dir: Path) -> list[tuple[Path, str]]:
+        """(folder, class name) for every class folder of a split, excluded ones left out."""
+        out = []
+        for d in sorted(split_dir.iterdir()):
+            if not d.is_dir() or d.name.startswith(".") or d.name.casefold() in self._exclude:
+                continue
+            out.append((d, self._aliases.get(d.name.casefold(), d.name)))
+        return out
+
+    def _infer_classes(self) -> tuple[str, ...]:
+        split_dir = self._splits.get("train") or next(iter(self._splits.values()))
+        names = sorted({name for _, name in self._class_folders(split_dir)})
+        if not names:
+            raise DataError(f"{split_dir}: no class folders")
+        return tuple(names)
+
+    def _label_of(self, folder: Path, name: str) -> int:
+        if name in self.classes:
+            return self.classes.index(name)
+        folded = [c.casefold() for c in self.classes]
+        if self._given and name.casefold() in folded:
+            return folded.index(name.casefold())
+        raise DataError(
+            f"{folder}: folder {folder.name!r} is not one of the classes ({', '.join(self.classes)})"
+        )
+
+    def _listing(self, split: Split, split_dir: Path) -> tuple[list[ImageFile], list[int]]:
+        files: list[ImageFile] = []
+        labels: list[int] = []
+        seen: set[int] = set()
+        for folder, name in self._class_folders(split_dir):
+            label = self._label_of(folder, name)
+            found = list_images(folder)
+            if not found:
+                raise DataError(f"{folder}: empty class folder (no image files)")
+            files.extend(found)
+            labels.extend([label] * len(found))
+            seen.add(label)
+        if not files:
+            raise DataError(f"{split_dir}: no class folders with images")
+        if split == "train":
+            missing = [c for i, c in enumerate(self.classes) if i not in seen]
+            if missing:
+                raise DataError(
+                    f"{split_dir}: no training images for class(es) {', '.join(missing)}"
+                )
+        return files, labels
+
+
+def _hint(hint: str | None) -> str:
+    return f"; {hint}" if hint else ""
+
+
+def check_image_size(image_size: int | None) -> int | None:
+    """Shared argument check: ``image_size`` is a positive int or None (keep native size)."""
+    bad_type = not isinstance(image_size, int) or isinstance(image_size, bool)
+    if image_size is not None and (bad_type or image_size < 1):
+        raise ValueError(f"image_size must be a positive integer or None; got {image_size!r}")
+    return None if image_size is None else int(image_size)
+
+
+def check_channels(channels: int) -> int:
+    """Shared argument check: 1 (grey) or 3 (RGB) channels."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
+    return int(channels)
