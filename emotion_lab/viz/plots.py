@@ -1,0 +1,387 @@
+"""Evaluation pictures: confusion matrix, UMAP of embeddings, center distances, training curves.
+
+Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas instead of pyplot, so no
+global backend or figure registry is touched (safe in headless runs and inside sweeps).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+__all__ = [
+    "normalize_confusion",
+    "plot_center_distances",
+    "plot_confusion_matrix",
+    "plot_embedding_2d",
+    "plot_embedding_umap",
+    "plot_training_curves",
+    "read_metrics_csv",
+    "save_figure",
+    "subsample_indices",
+    "training_series",
+    "umap_2d",
+]
+
+# Lightning's CSVLogger column names for each curve, most specific first: epoch aggregates win
+# over per-step values when both were logged.
+CURVE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "train_loss": ("train/loss_epoch", "train_loss_epoch", "train/loss", "train_loss"),
+    "val_loss": ("val/loss_epoch", "val_loss_epoch", "val/loss", "val_loss"),
+    "train_acc": ("train/acc_epoch", "train_acc_epoch", "train/acc", "train_acc"),
+    "val_acc": ("val/acc_epoch", "val_acc_epoch", "val/acc", "val_acc"),
+}
+
+_DPI = 100
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG via a temporary file and rename, then release the figure.
+
+    The rename means a reader (a report, W&B upload) never sees a half-written image.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".png", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=_DPI, bbox_inches="tight")
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    finally:
+        _close(fig)
+    return target
+
+
+def _close(fig: Figure) -> None:
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:  # only pyplot keeps a registry that must be told
+        pyplot.close(fig)
+    fig.clear()
+
+
+def _check_classes(classes: Sequence[str], size: int, what: str) -> list[str]:
+    names = [str(c) for c in classes]
+    if len(names) != size:
+        raise ValueError(f"classes: {len(names)} names given for a {what} of size {size}")
+    return names
+
+
+def _annotate(ax: Any, texts: np.ndarray, shade: np.ndarray, fontsize: float) -> None:
+    """Write each cell's text in black or white depending on the cell's colour intensity."""
+    for (i, j), text in np.ndenumerate(texts):
+        color = "white" if shade[i, j] > 0.55 else "black"
+        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
+
+
+def _cell_fontsize(size: int) -> float:
+    return max(5.0, min(10.0, 80.0 / max(size, 1)))
+
+
+def normalize_confusion(cm: Any) -> np.ndarray:
+    """Row-normalise counts to per-true-class recall; rows without samples stay all zero."""
+    counts = np.asarray(cm, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def plot_confusion_matrix(
+    cm: Any,
+    classes: Sequence[str],
+    normalize: bool = True,
+    title: str = "Confusion matrix",
+) -> Figure:
+    """Heat map of a C x C confusion matrix (rows: true class, columns: predicted).
+
+    With ``normalize`` the colours and the main number are row percentages and the count is
+    shown beneath; otherwise colours and text are counts.
+    """
+    counts = np.asarray(cm.detach().cpu() if hasattr(cm, "detach") else cm)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f"cm: expected a square matrix, got shape {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError("cm: counts must be non-negative")
+    names = _check_classes(classes, counts.shape[0], "confusion matrix")
+    size = len(names)
+    data = normalize_confusion(counts) if normalize else counts.astype(np.float64)
+
+    side = max(4.5, 0.75 * size + 2.5)
+    fig = _new_figure(side + 1.0, side)
+    ax = fig.add_subplot()
+    vmax = 1.0 if normalize else max(float(data.max()), 1.0)
+    image = ax.imshow(data, cmap="Blues", vmin=0.0, vmax=vmax)
+    fig.colorbar(
+        image, ax=ax, fraction=0.046, pad=0.04, label="row share" if normalize else "count"
+    )
+    if normalize:
+        texts = np.array(
+            [
+                [f"{data[i, j]:.0%}\n({int(round(counts[i, j]))})" for j in range(size)]
+                for i in range(size)
+            ]
+        )
+    else:
+        texts = np.array([[f"{counts[i, j]:g}" for j in range(size)] for i in range(size)])
+    _annotate(ax, texts, data / vmax, _cell_fontsize(size))
+    ax.set_xticks(range(size), names, rotation=45, ha="right")
+    ax.set_yticks(range(size), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def subsample_indices(n: int, max_points: int, seed: int = 0) -> np.ndarray:
+    """Sorted, seed-determined subset of ``range(n)`` with at most ``max_points`` entries."""
+    if max_points < 1:
+        raise ValueError(f"max_points: expected a positive integer, got {max_points}")
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def umap_2d(
+    emb: Any,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    max_points: int = 20_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """UMAP projection to 2-D of at most ``max_points`` embeddings.
+
+    Returns ``(coords, indices)``: the m x 2 coordinates and the rows of ``emb`` they belong to.
+    A fixed ``random_state`` makes UMAP deterministic (it then runs single-threaded).
+    """
+    x = np.asarray(emb.detach().cpu() if hasattr(emb, "detach") else emb, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings: expected a 2-D array, got shape {x.shape}")
+    if x.shape[0] < 4:
+        raise ValueError(f"embeddings: UMAP needs at least 4 samples, got {x.shape[0]}")
+    indices = subsample_indices(x.shape[0], max_points, seed)
+    import umap  # deferred: importing umap compiles numba code and takes seconds
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(n_neighbors, len(indices) - 1),
+        min_dist=min_dist,
+        random_state=seed,
+        n_jobs=1,  # what a fixed random_state implies anyway; avoids umap's warning
+    )
+    coords = np.asarray(reducer.fit_transform(x[indices]), dtype=np.float64)
+    return coords, indices
+
+
+def _class_colors(count: int) -> ListedColormap:
+    from matplotlib import colormaps
+
+    base = colormaps["tab10" if count <= 10 else "tab20"]
+    return ListedColormap([base(i % base.N) for i in range(count)])
+
+
+def plot_embedding_2d(
+    coords: Any,
+    labels: Any,
+    classes: Sequence[str],
+    title: str = "UMAP of test embeddings",
+) -> Figure:
+    """Scatter of 2-D coordinates coloured by true class, with a legend of class names."""
+    xy = np.asarray(coords, dtype=np.float64)
+    y = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"coords: expected shape (n, 2), got {xy.shape}")
+    if y.shape != (xy.shape[0],):
+        raise ValueError(f"labels: expected shape ({xy.shape[0]},), got {y.shape}")
+    names = [str(c) for c in classes]
+    if y.size and (y.min() < 0 or y.max() >= len(names)):
+        raise ValueError(f"labels: values must lie in [0, {len(names) - 1}] for the given classes")
+    colors = _class_colors(len(names))
+    fig = _new_figure(8.0, 6.5)
+    ax = fig.add_subplot()
+    size = float(np.clip(3000.0 / max(len(y), 1), 1.0, 25.0))
+    order = np.random.default_rng(0).permutation(len(y))  # no class is painted over all others
+    ax.scatter(
+        xy[order, 0],
+        xy[order, 1],
+        c=y[order],
+        cmap=colors,
+        vmin=-0.5,
+        vmax=len(names) - 0.5,
+        s=size,
+        alpha=0.7,
+        linewidths=0,
+    )
+    present = set(np.unique(y).tolist())
+    for index, name in enumerate(names):
+        if index in present:
+            ax.scatter([], [], color=colors(index), label=name, s=30)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="true class")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_umap(
+    emb: Any,
+    labels: Any,
+    classes: Sequence[str],
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    max_points: int = 20_000,
+    title: str = "UMAP of test embeddings",
+) -> Figure:
+    """UMAP of the embeddings coloured by true class (use :func:`umap_2d` to keep coordinates)."""
+    y = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    coords, indices = umap_2d(emb, seed, n_neighbors, min_dist, max_points)
+    if y.shape[0] <= indices.max():
+        raise ValueError(f"labels: {y.shape[0]} labels for {indices.max() + 1}+ embeddings")
+    return plot_embedding_2d(coords, y[indices], classes, title)
+
+
+def plot_center_distances(
+    dist: Any,
+    classes: Sequence[str],
+    title: str = "Distances between learned class centers",
+) -> Figure:
+    """Annotated heat map of the C x C center distance matrix (large = well separated)."""
+    d = np.asarray(dist.detach().cpu() if hasattr(dist, "detach") else dist, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"dist: expected a square matrix, got shape {d.shape}")
+    names = _check_classes(classes, d.shape[0], "distance matrix")
+    size = len(names)
+    side = max(4.5, 0.75 * size + 2.5)
+    fig = _new_figure(side + 1.0, side)
+    ax = fig.add_subplot()
+    vmax = max(float(d.max()), 1e-12)
+    image = ax.imshow(d, cmap="viridis", vmin=0.0, vmax=vmax)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Euclidean distance")
+    digits = 2 if vmax < 100 else 0
+    texts = np.array([[f"{d[i, j]:.{digits}f}" for j in range(size)] for i in range(size)])
+    # viridis is dark at the low end, so invert the text-colour rule.
+    _annotate(ax, texts, 1.0 - d / vmax, _cell_fontsize(size))
+    ax.set_xticks(range(size), names, rotation=45, ha="right")
+    ax.set_yticks(range(size), names)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _parse_number(text: str, source: str, row: int, column: str) -> float | None:
+    if text is None or text.strip() == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"{source}: row {row}, column {column!r}: not a number: {text!r}"
+        ) from None
+
+
+def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """Rows of a Lightning ``metrics.csv`` with empty cells dropped (rows are sparse)."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"metrics file not found: {file}")
+    rows: list[dict[str, float]] = []
+    with file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise ValueError(f"{file}: empty file, expected a CSV header")
+        for line, record in enumerate(reader, start=2):
+            if None in record:
+                raise ValueError(f"{file}: row {line} has more cells than the header")
+            row = {}
+            for key, text in record.items():
+                value = _parse_number(text, str(file), line, key)
+                if value is not None:
+                    row[key] = value
+            rows.append(row)
+    return rows
+
+
+def training_series(
+    rows: Iterable[Mapping[str, float]], source: str = "metrics"
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-epoch curves found in sparse metric rows: name -> (epochs, values).
+
+    For each curve the first column of :data:`CURVE_COLUMNS` that has values is used; several
+    values in one epoch (per-step logging) are averaged.
+    """
+    table = list(rows)
+    columns = {key for row in table for key in row}
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, candidates in CURVE_COLUMNS.items():
+        column = next((c for c in candidates if c in columns), None)
+        if column is None:
+            continue
+        per_epoch: dict[int, list[float]] = {}
+        for index, row in enumerate(table):
+            if column not in row or not math.isfinite(row[column]):
+                continue
+            if "epoch" not in row:
+                raise ValueError(f"{source}: row {index + 1} has {column!r} but no 'epoch' value")
+            per_epoch.setdefault(int(row["epoch"]), []).append(float(row[column]))
+        if per_epoch:
+            epochs = np.array(sorted(per_epoch))
+            values = np.array([np.mean(per_epoch[e]) for e in epochs])
+            series[name] = (epochs, values)
+    return series
+
+
+def plot_training_curves(
+    source: str | os.PathLike[str] | Iterable[Mapping[str, float]],
+    title: str = "Training curves",
+) -> Figure:
+    """Loss (and accuracy, when logged) per epoch for train and validation.
+
+    ``source`` is a CSVLogger ``metrics.csv`` path or already-parsed rows (dicts).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        rows: list[Mapping[str, float]] = list(read_metrics_csv(source))
+        label = str(source)
+    else:
+        rows = list(source)
+        label = "metrics rows"
+    series = training_series(rows, label)
+    panels = [kind for kind in ("loss", "acc") if any(k.endswith(kind) for k in series)]
+    if not panels:
+        wanted = sorted({c for cols in CURVE_COLUMNS.values() for c in cols})
+        raise ValueError(f"{label}: none of the curve columns {wanted} has values")
+    fig = _new_figure(5.5 * len(panels), 4.2)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, kind in zip(axes, panels, strict=True):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            key = f"{split}_{kind}"
+            if key in series:
+                epochs, values = series[key]
+                ax.plot(epochs, values, style, label=split, markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if kind == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

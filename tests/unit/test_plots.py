@@ -1,0 +1,285 @@
+"""Evaluation pictures and the markdown report: files are written, readable and carry the data."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emotion_lab.viz import (
+    markdown_table,
+    normalize_confusion,
+    plot_center_distances,
+    plot_confusion_matrix,
+    plot_embedding_2d,
+    plot_embedding_umap,
+    plot_training_curves,
+    read_metrics_csv,
+    save_figure,
+    subsample_indices,
+    training_series,
+    umap_2d,
+    write_report,
+)
+
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def saved_png(fig, path: Path) -> Image.Image:
+    out = save_figure(fig, path)
+    assert out == path and path.stat().st_size > 1000
+    image = Image.open(path)
+    assert image.format == "PNG"
+    return image
+
+
+def cell_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+# --- confusion matrix ----------------------------------------------------------------------------
+
+
+def test_normalize_confusion_rows_sum_to_one_and_keep_empty_rows_zero() -> None:
+    cm = np.array([[8, 2, 0], [0, 0, 0], [1, 1, 2]])
+    norm = normalize_confusion(cm)
+    np.testing.assert_allclose(norm.sum(axis=1), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(norm[0], [0.8, 0.2, 0.0])
+
+
+def test_confusion_matrix_plot(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 30, size=(7, 7)) + np.diag(rng.integers(50, 200, 7))
+    fig = plot_confusion_matrix(cm, CLASSES, normalize=True, title="test")
+    shown = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown.sum(axis=1), 1.0)
+    texts = cell_texts(fig)
+    assert len(texts) == 49
+    assert f"({cm[0, 0]})" in texts[0] and texts[0].startswith(f"{cm[0, 0] / cm[0].sum():.0%}")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == CLASSES
+    image = saved_png(fig, tmp_path / "cm.png")
+    width, height = image.size
+    assert 500 < width < 1400 and 500 < height < 1200
+
+    counts = plot_confusion_matrix(cm, CLASSES, normalize=False)
+    np.testing.assert_array_equal(counts.axes[0].images[0].get_array(), cm)
+    assert cell_texts(counts)[0] == str(cm[0, 0])
+
+
+def test_confusion_matrix_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(np.zeros((2, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="classes"):
+        plot_confusion_matrix(np.zeros((3, 3)), ["a", "b"])
+
+
+# --- center distances ----------------------------------------------------------------------------
+
+
+def test_center_distance_plot(tmp_path: Path) -> None:
+    dist = np.array([[0.0, 5.0, 10.0], [5.0, 0.0, 5.0], [10.0, 5.0, 0.0]])
+    fig = plot_center_distances(dist, ["a", "b", "c"])
+    assert cell_texts(fig) == [
+        "0.00",
+        "5.00",
+        "10.00",
+        "5.00",
+        "0.00",
+        "5.00",
+        "10.00",
+        "5.00",
+        "0.00",
+    ]
+    image = saved_png(fig, tmp_path / "nested" / "centers.png")
+    assert image.size[0] > 300 and image.size[1] > 300
+
+
+# --- embeddings scatter --------------------------------------------------------------------------
+
+
+def test_embedding_scatter_colours_by_class(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 6, size=300)  # class 6 ("neutral") absent
+    coords = rng.normal(size=(300, 2)) + labels[:, None] * 3
+    fig = plot_embedding_2d(coords, labels, CLASSES, title="scatter")
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == CLASSES[:6]
+    assert fig.axes[0].collections[0].get_offsets().shape == (300, 2)
+    image = saved_png(fig, tmp_path / "scatter.png")
+    assert image.size[0] > image.size[1]  # legend sits right of the square plot
+    with pytest.raises(ValueError, match="labels"):
+        plot_embedding_2d(coords, labels + 5, CLASSES)
+
+
+def test_subsample_indices_are_deterministic_sorted_and_unique() -> None:
+    a = subsample_indices(1000, 100, seed=3)
+    np.testing.assert_array_equal(a, subsample_indices(1000, 100, seed=3))
+    assert a.size == 100 and np.all(np.diff(a) > 0) and a.max() < 1000
+    assert not np.array_equal(a, subsample_indices(1000, 100, seed=4))
+    np.testing.assert_array_equal(subsample_indices(50, 100), np.arange(50))
+
+
+@pytest.mark.slow  # numba compiles UMAP's kernels on first use (about 10 s)
+def test_umap_projection_and_plot(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(4), 60)
+    x = rng.normal(size=(4, 136))[labels] * 4 + rng.normal(size=(240, 136))
+    coords, indices = umap_2d(x, seed=0, max_points=200)
+    assert coords.shape == (200, 2) and indices.shape == (200,)
+    again, _ = umap_2d(x, seed=0, max_points=200)
+    np.testing.assert_array_equal(coords, again)
+    # well separated classes stay apart: each point's nearest neighbour shares its class
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=-1) + np.eye(200) * 1e9
+    assert np.mean(labels[indices][d.argmin(1)] == labels[indices]) > 0.95
+    fig = plot_embedding_umap(x, labels, ["a", "b", "c", "d"], max_points=200)
+    saved_png(fig, tmp_path / "umap.png")
+
+
+# --- training curves -----------------------------------------------------------------------------
+
+
+def write_metrics_csv(path: Path) -> None:
+    """A CSVLogger-like file: every row fills only some columns."""
+    header = [
+        "epoch",
+        "step",
+        "train/loss_step",
+        "val/loss",
+        "val/acc",
+        "train/loss_epoch",
+        "train/acc_epoch",
+    ]
+    rows = []
+    step = 0
+    for epoch in range(3):
+        for _ in range(2):
+            rows.append({"epoch": epoch, "step": step, "train/loss_step": 2.0 - 0.3 * epoch})
+            step += 1
+        rows.append(
+            {
+                "epoch": epoch,
+                "step": step,
+                "val/loss": 2.1 - 0.4 * epoch,
+                "val/acc": 0.2 * (epoch + 1),
+            }
+        )
+        rows.append(
+            {
+                "epoch": epoch,
+                "step": step,
+                "train/loss_epoch": 1.9 - 0.3 * epoch,
+                "train/acc_epoch": 0.25 * (epoch + 1),
+            }
+        )
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_training_curves_from_sparse_metrics_csv(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    write_metrics_csv(path)
+    rows = read_metrics_csv(path)
+    assert len(rows) == 12 and "val/loss" not in rows[0]
+    series = training_series(rows)
+    assert set(series) == {"train_loss", "val_loss", "train_acc", "val_acc"}
+    np.testing.assert_allclose(series["train_loss"][1], [1.9, 1.6, 1.3])  # epoch column wins
+    np.testing.assert_array_equal(series["val_acc"][0], [0, 1, 2])
+
+    fig = plot_training_curves(path, title="run")
+    loss_ax, acc_ax = fig.axes
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), [2.1, 1.7, 1.3])
+    np.testing.assert_allclose(acc_ax.lines[0].get_ydata(), [0.25, 0.5, 0.75])
+    image = saved_png(fig, tmp_path / "curves.png")
+    assert image.size[0] > 2 * image.size[1]  # two panels side by side
+
+
+def test_training_curves_average_step_values_and_skip_missing_accuracy() -> None:
+    rows = [
+        {"epoch": 0, "step": 0, "train/loss": 3.0},
+        {"epoch": 0, "step": 1, "train/loss": 1.0},
+        {"epoch": 1, "step": 2, "train/loss": 1.0},
+        {"epoch": 1, "step": 2, "val/loss": 1.5},
+    ]
+    fig = plot_training_curves(rows)
+    assert len(fig.axes) == 1
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 1.0])
+
+
+def test_training_curves_report_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        plot_training_curves(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,step,val/loss\n0,0,1.0\n1,1,oops\n")
+    with pytest.raises(ValueError, match=r"bad.csv: row 3, column 'val/loss'"):
+        plot_training_curves(bad)
+    other = tmp_path / "other.csv"
+    other.write_text("epoch,step,lr\n0,0,0.1\n")
+    with pytest.raises(ValueError, match="none of the curve columns"):
+        plot_training_curves(other)
+    with pytest.raises(ValueError, match="no 'epoch'"):
+        training_series([{"val/loss": 1.0}])
+
+
+# --- saving --------------------------------------------------------------------------------------
+
+
+def test_save_figure_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    fig = plot_center_distances(np.zeros((2, 2)), ["a", "b"])
+    save_figure(fig, target)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def test_markdown_table_formats_and_escapes() -> None:
+    table = markdown_table(
+        [{"class": "a|b", "f1": 0.123456, "support": 10}, {"class": "c", "f1": 1e-5, "support": 0}],
+        ["class", "f1", "support"],
+    )
+    assert table.splitlines() == [
+        "| class | f1 | support |",
+        "|---|---|---|",
+        "| a\\|b | 0.1235 | 10 |",
+        "| c | 1.000e-05 | 0 |",
+    ]
+    with pytest.raises(ValueError, match=r"rows\[0\]: missing column 'recall'"):
+        markdown_table([{"f1": 1.0}], ["f1", "recall"])
+
+
+def test_write_report(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    figures = run / "figures"
+    fig_path = save_figure(plot_center_distances(np.eye(2), ["a", "b"]), figures / "centers.png")
+    table = markdown_table([{"class": "a", "f1": 0.5}], ["class", "f1"])
+    report = write_report(
+        run,
+        {"test/acc": np.float32(0.71875), "ari": 0.4657},
+        {"Center distances": fig_path},
+        title="FI-8 test",
+        extra_sections={"Per-class report": table},
+    )
+    assert report == run / "report.md"
+    text = report.read_text()
+    assert text.startswith("# FI-8 test\n")
+    assert "| test/acc | 0.7188 |" in text and "| ari | 0.4657 |" in text
+    assert "![Center distances](figures/centers.png)" in text
+    assert "## Per-class report\n\n| class | f1 |" in text
+    assert sorted(p.name for p in run.iterdir()) == ["figures", "report.md"]
+
+
+def test_write_report_rejects_missing_images_and_non_scalars(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="'umap' not found"):
+        write_report(tmp_path, {}, {"umap": tmp_path / "umap.png"}, title="t")
+    with pytest.raises(ValueError, match=r"metrics\['kmeans_centers'\]"):
+        write_report(tmp_path, {"kmeans_centers": np.zeros((2, 2))}, {}, title="t")
+    with pytest.raises(FileNotFoundError, match="run directory"):
+        write_report(tmp_path / "nope", {}, {}, title="t")
