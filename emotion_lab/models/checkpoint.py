@@ -1,0 +1,141 @@
+"""Reading weight files from disk, for machines where no model hub can be reached.
+
+Weight files come in many wrappings (a bare state_dict, one nested under ``state_dict`` or
+``model_state_dict``, a DataParallel ``module.`` prefix, a ``.safetensors`` file). Every loader of
+emotion-lab goes through :func:`read_state_dict` so they all accept the same files and fail with
+the same kind of one-line message naming the file and the config key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Wrappers seen in practice, tried in this order.
+_NESTING_KEYS = ("state_dict", "model_state_dict", "model", "state_dict_ema")
+# Prefixes added by DataParallel/DDP, by wrappers such as ours (``backbone.``) or a LightningModule
+# (``model.``); stripped only when every key carries them.
+_WRAPPER_PREFIXES = ("module.", "model.", "backbone.")
+
+
+def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """Load the tensors of a weight file; ``key`` is the config key the path came from.
+
+    Only tensor data is read (``weights_only``), so a file from an untrusted source cannot run code.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{key}={str(path)!r}: no such checkpoint file")
+    try:
+        if file.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: object = load_file(str(file), device="cpu")
+        else:
+            obj = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch/safetensors raise many types for a corrupt or foreign file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{key}={str(path)!r}: cannot read weights ({reason})") from exc
+    state = _unwrap(obj)
+    if state is None:
+        raise ValueError(f"{key}={str(path)!r}: file holds no state_dict of tensors")
+    return state
+
+
+def _unwrap(obj: object) -> dict[str, torch.Tensor] | None:
+    while isinstance(obj, Mapping):
+        nested = next((obj[k] for k in _NESTING_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if nested is None:
+            break
+        obj = nested
+    if not isinstance(obj, Mapping) or not obj:
+        return None
+    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        return None
+    return strip_wrapper_prefixes(state)
+
+
+def strip_wrapper_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove ``module.``-style prefixes that every key shares (repeatedly, e.g. ``module.model.``)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def first_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
+    """Describe the first key that would break a strict load, or None when the load is exact."""
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in state:
+            return f"missing key {name!r}"
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            return (
+                f"key {name!r} has shape {tuple(state[name].shape)}, "
+                f"the model expects {tuple(tensor.shape)}"
+            )
+    for name in state:
+        if name not in expected:
+            return f"unexpected key {name!r}"
+    return None
+
+
+def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Strict load with a one-line error naming ``source`` and the first offending key."""
+    problem = first_mismatch(model, state)
+    if problem is not None:
+        raise ValueError(f"{source}: does not match {type(model).__name__}: {problem}")
+    model.load_state_dict(state, strict=True)
+
+
+def load_backbone_weights(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str,
+    head_prefixes: tuple[str, ...],
+    first_convs: tuple[str, ...],
+) -> list[str]:
+    """Load an ImageNet-style checkpoint into a timm model whose head or input channels differ.
+
+    A checkpoint trained for 1000 classes cannot fill a 7-class head, so head keys that do not fit
+    are dropped (the fresh head keeps its initialisation). A 3-channel stem is adapted to the
+    model's input channels the way timm does for its own pretrained weights. Every other key must
+    match exactly. Returns the dropped keys.
+    """
+    from timm.models import adapt_input_conv
+
+    expected = model.state_dict()
+    state = dict(state)
+    dropped: list[str] = []
+    for name in list(state):
+        in_head = any(name == p or name.startswith(p + ".") for p in head_prefixes)
+        if in_head and (name not in expected or expected[name].shape != state[name].shape):
+            dropped.append(name)
+            del state[name]
+    for conv in first_convs:
+        weight_key = conv + ".weight"
+        if weight_key in state and weight_key in expected:
+            want, have = expected[weight_key], state[weight_key]
+            if want.dim() == 4 and have.dim() == 4 and want.shape[1] != have.shape[1]:
+                state[weight_key] = adapt_input_conv(int(want.shape[1]), have)
+    missing = [k for k in expected if k not in state]
+    unfilled_head = [
+        k for k in missing if any(k == p or k.startswith(p + ".") for p in head_prefixes)
+    ]
+    state.update({k: expected[k] for k in unfilled_head})
+    load_strict(model, state, source)
+    if dropped:
+        log.info("%s: head keys not loaded (shape differs from this model): %s", source, dropped)
+    return dropped

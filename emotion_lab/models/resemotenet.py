@@ -1,0 +1,143 @@
+"""ResEmoteNet (S004), laid out exactly as the authors' public code so its checkpoints load.
+
+Module names and tensor shapes follow the public implementation one to one (``conv1``…``bn3``,
+``se.fc.0``/``se.fc.2``, ``res_block1..3`` with a ``shortcut`` Sequential, ``fc1``…``fc4``), so a
+state_dict saved by that code loads with ``strict=True``. At ``width=1`` with 3 input channels and
+7 classes the network has 80,238,599 parameters.
+
+``width`` scales every channel and hidden width, which gives CPU-sized variants of the same
+topology for tests and quick experiments; only ``width=1`` is checkpoint compatible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import EmotionNet
+from .checkpoint import load_strict, read_state_dict
+from .registry import register_model
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, round(channels * width))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel re-weighting from globally pooled statistics (bias-free, as in the reference)."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.fc(x.mean(dim=(2, 3)))
+        return x * scale[:, :, None, None]
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 conv+BN with a projected (1×1 conv+BN) shortcut; always downsamples here."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 2) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride),
+            nn.BatchNorm2d(out_ch),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+@register_model("resemotenet")
+class ResEmoteNet(EmotionNet):
+    """Three conv stages + SE + three residual stages + a four-layer MLP head.
+
+    The embedding is the 256-d (at width 1) input of ``fc4``; the head applies the reference's
+    dropout and ``fc4`` to it, so ``forward`` reproduces the reference forward pass exactly.
+    Adaptive pooling makes any ``input_size`` ≥ 8 work; the authors' code trains at 64.
+    ``checkpoint_path`` starts from a file saved by the reference code (see
+    :func:`load_official_checkpoint`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 3,
+        input_size: int = 64,
+        width: float = 1.0,
+        se_reduction: int = 16,
+        conv_dropout: float = 0.2,
+        head_dropout: float = 0.5,
+        checkpoint_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        if input_size < 8:
+            raise ValueError(
+                f"model.input_size={input_size}: ResEmoteNet pools 3 times, needs >= 8"
+            )
+        if width <= 0:
+            raise ValueError(f"model.width={width}: must be > 0")
+        c1, c2, c3 = (_scaled(c, width) for c in (64, 128, 256))
+        r1, r2, r3 = (_scaled(c, width) for c in (512, 1024, 2048))
+        h1, h2, h3 = (_scaled(c, width) for c in (1024, 512, 256))
+
+        self.conv1 = nn.Conv2d(in_chans, c1, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.conv2 = nn.Conv2d(c1, c2, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.conv3 = nn.Conv2d(c2, c3, kernel_size=3, padding=1)
+        self.bn3 = nn.BatchNorm2d(c3)
+        self.se = SqueezeExcite(c3, se_reduction)
+        self.res_block1 = ResidualBlock(c3, r1)
+        self.res_block2 = ResidualBlock(r1, r2)
+        self.res_block3 = ResidualBlock(r2, r3)
+        self.fc1 = nn.Linear(r3, h1)
+        self.fc2 = nn.Linear(h1, h2)
+        self.fc3 = nn.Linear(h2, h3)
+        self.fc4 = nn.Linear(h3, num_classes)
+        self.conv_dropout = nn.Dropout(conv_dropout)
+        self.head_dropout = nn.Dropout(head_dropout)
+        self.embedding_dim = h3
+        if checkpoint_path is not None:
+            load_official_checkpoint(self, checkpoint_path)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_dropout(F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2))
+        x = self.conv_dropout(F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2))
+        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)
+        x = self.se(x)
+        x = self.res_block3(self.res_block2(self.res_block1(x)))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = self.head_dropout(F.relu(self.fc1(x)))
+        x = self.head_dropout(F.relu(self.fc2(x)))
+        return F.relu(self.fc3(x))
+
+    def forward_head(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.fc4(self.head_dropout(embedding))
+
+
+def load_official_checkpoint(
+    model: ResEmoteNet, path: str | Path, key: str = "model.checkpoint_path"
+) -> None:
+    """Load a state_dict saved by the authors' code (optionally wrapped) into ``model``, strictly.
+
+    The class count of the file must equal the model's (the reference head is ``fc4``).
+    """
+    state = read_state_dict(path, key)
+    load_strict(model, state, f"{key}={str(path)!r}")
