@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -24,6 +22,12 @@ def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
 
 
 def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClassifier:
+    starts_trained = cfg.model.get("pretrained") or cfg.model.get("checkpoint_path")
+    if starts_trained and cfg.init.name != "default":
+        raise ValueError(
+            f"init={cfg.init.name} would overwrite the pretrained weights of model.{cfg.model.name}; "
+            "use init=default"
+        )
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     apply_initializer(model, cfg.init.name)
     loss = instantiate(
@@ -61,13 +65,15 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        kwargs: dict[str, Any] = {}
-        if name == "wandb":
-            tags = list(logger_cfg.get("tags") or [])
-            if cfg.trial.sweeper:
-                tags += [f"sweeper:{cfg.trial.sweeper}", f"trial:{cfg.trial.number}"]
-            kwargs = {"group": run_group(cfg), "tags": tags, "config": OmegaConf.to_container(cfg, resolve=True)}
-        loggers.append(instantiate(logger_cfg, **kwargs))
+        if name != "wandb":
+            loggers.append(instantiate(logger_cfg))
+            continue
+        tags = list(logger_cfg.get("tags") or [])
+        if cfg.trial.sweeper:
+            tags += [f"sweeper:{cfg.trial.sweeper}", f"trial:{cfg.trial.number}"]
+        logger = instantiate(logger_cfg, group=run_group(cfg), tags=tags)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        loggers.append(logger)
     return loggers
 
 
@@ -75,5 +81,7 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
 
 
-def build_trainer(cfg: DictConfig, loggers: list[Logger], callbacks: list[pl.Callback]) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig, loggers: list[Logger], callbacks: list[pl.Callback]
+) -> pl.Trainer:
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)

@@ -16,7 +16,13 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from emotion_lab.builders import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from emotion_lab.builders import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_module,
+    build_trainer,
+)
 from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import one_line_errors, print_summary
 from emotion_lab.config import register_resolvers
@@ -54,8 +60,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     module = build_module(run_cfg, datamodule)
     module.load_state_dict(checkpoint["state_dict"])
-    loggers = build_loggers(run_cfg)
     callbacks = build_callbacks(run_cfg)
+    loggers = build_loggers(run_cfg)
     trainer = build_trainer(run_cfg, loggers, callbacks)
     try:
         trainer.test(module, datamodule=datamodule)
@@ -64,11 +70,23 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             if isinstance(logger, WandbLogger):
                 logger.experiment.finish()
     analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
-    metrics = analysis.metrics if analysis else {
-        k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
+    metrics = (
+        analysis.metrics
+        if analysis
+        else {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    )
+    rows: dict[str, object] = {
+        "checkpoint": cfg.ckpt_path,
+        "data set": datamodule.name,
+        "model": run_cfg.model.name,
     }
-    rows: dict[str, object] = {"checkpoint": cfg.ckpt_path, "data set": datamodule.name, "model": run_cfg.model.name}
-    rows.update({k: v for k, v in metrics.items() if k.split("/")[-1] in ("acc", "f1", "ari", "nmi", "asr_kmeans")})
+    rows.update(
+        {
+            k: v
+            for k, v in metrics.items()
+            if k.split("/")[-1] in ("acc", "f1", "ari", "nmi", "asr_kmeans")
+        }
+    )
     rows["run folder"] = cfg.paths.output_dir
     print_summary(rows, title="emotion-lab evaluation")
     return metrics

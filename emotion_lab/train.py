@@ -13,7 +13,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
-from emotion_lab.builders import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from emotion_lab.builders import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_module,
+    build_trainer,
+)
 from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import one_line_errors, print_summary
 from emotion_lab.config import register_resolvers
@@ -35,8 +41,8 @@ def train(cfg: DictConfig) -> float:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
-    loggers = build_loggers(cfg)
     callbacks = build_callbacks(cfg)
+    loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -47,9 +53,15 @@ def train(cfg: DictConfig) -> float:
             use_best = isinstance(best, ModelCheckpoint) and bool(best.best_model_path)
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
             analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
-            test_metrics = analysis.metrics if analysis else {
-                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
-            }
+            test_metrics = (
+                analysis.metrics
+                if analysis
+                else {
+                    k: float(v)
+                    for k, v in trainer.callback_metrics.items()
+                    if k.startswith("test/")
+                }
+            )
         _summarise(cfg, datamodule, module, trainer, objective, test_metrics)
     finally:
         for logger in loggers:
@@ -60,14 +72,23 @@ def train(cfg: DictConfig) -> float:
 
 def _summarise(cfg, datamodule, module, trainer, objective, test_metrics) -> None:  # type: ignore[no-untyped-def]
     wandb_path = next(
-        (str(Path(lg.experiment.dir).parent) for lg in trainer.loggers if isinstance(lg, WandbLogger)),
+        (
+            str(Path(lg.experiment.dir).parent)
+            for lg in trainer.loggers
+            if isinstance(lg, WandbLogger)
+        ),
         "off",
     )
     rows = {
         "data set": f"{datamodule.name} ({len(datamodule.splits['train'])} train / "
         f"{len(datamodule.splits['val'])} val / {len(datamodule.splits['test'])} test)",
         "model": f"{cfg.model.name} ({sum(p.numel() for p in module.model.parameters()):,} params)",
-        "loss": f"beta={cfg.loss.beta}" + (f", margin={cfg.loss.margin}, lambda={cfg.loss.lambda_}" if cfg.loss.get("use_centers") else ""),
+        "loss": f"beta={cfg.loss.beta}"
+        + (
+            f", margin={cfg.loss.margin}, lambda={cfg.loss.lambda_}"
+            if cfg.loss.get("use_centers")
+            else ""
+        ),
         "epochs": trainer.current_epoch,
         f"best {cfg.objective.metric}": objective,
     }
