@@ -1,0 +1,96 @@
+"""One fit-and-test of a composed config: what ``train`` and cross-validation both run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig
+
+from emotion_lab.builders import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_module,
+    build_trainer,
+)
+from emotion_lab.callbacks import TestAnalysis
+from emotion_lab.cli import print_summary
+from emotion_lab.data.datamodule import EmotionDataModule
+from emotion_lab.module import EmotionClassifier
+
+
+@dataclass
+class RunResult:
+    objective: float
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    epochs: int = 0
+    wandb_dir: str | None = None
+
+
+def _objective(trainer: pl.Trainer, metric: str) -> float:
+    checkpoint = trainer.checkpoint_callback
+    if isinstance(checkpoint, ModelCheckpoint) and checkpoint.best_model_score is not None:
+        return float(checkpoint.best_model_score)
+    value = trainer.callback_metrics.get(metric)
+    return float(value) if value is not None else math.nan
+
+
+def _test_metrics(trainer: pl.Trainer, callbacks: list[pl.Callback]) -> dict[str, float]:
+    analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
+    if analysis is not None:
+        return dict(analysis.metrics)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+
+
+def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
+    """Seed, build, fit, test the best checkpoint; the objective is the best ``objective.metric``."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    callbacks = build_callbacks(cfg)
+    loggers = build_loggers(cfg)
+    trainer = build_trainer(cfg, loggers, callbacks)
+    wandb = next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
+        if cfg.get("test") and not trainer.interrupted:
+            best = trainer.checkpoint_callback
+            use_best = isinstance(best, ModelCheckpoint) and bool(best.best_model_path)
+            trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
+            result.test_metrics = _test_metrics(trainer, callbacks)
+        if wandb is not None:
+            result.wandb_dir = str(Path(wandb.experiment.dir).parent)
+        if summary:
+            print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
+    finally:
+        if wandb is not None:
+            wandb.experiment.finish()
+    return result
+
+
+def summary_rows(
+    cfg: DictConfig, datamodule: EmotionDataModule, module: EmotionClassifier, result: RunResult
+) -> dict[str, object]:
+    sizes = " / ".join(f"{len(datamodule.splits[s])} {s}" for s in ("train", "val", "test"))
+    loss = f"beta={cfg.loss.beta}"
+    if cfg.loss.get("use_centers"):
+        loss += f", margin={cfg.loss.margin}, lambda={cfg.loss.lambda_}"
+    rows: dict[str, object] = {
+        "data set": f"{datamodule.name} ({sizes})",
+        "model": f"{cfg.model.name} ({sum(p.numel() for p in module.model.parameters()):,} params)",
+        "loss": loss,
+        "epochs": result.epochs,
+        f"best {cfg.objective.metric}": result.objective,
+    }
+    for key in ("test/acc", "test/f1", "test/auroc", "test/ari", "test/nmi", "test/asr_kmeans"):
+        if key in result.test_metrics:
+            rows[key] = result.test_metrics[key]
+    rows["run folder"] = cfg.paths.output_dir
+    rows["W&B run"] = result.wandb_dir or "off"
+    return rows
