@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: venv train test test-fast lint format bench clean-outputs
+.PHONY: venv train test test-fast lint format bench sweep
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,13 @@ format: venv
 ## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
 bench: venv
 	$(BIN)/python -m emotion_lab.bench $(ARGS)
+
+SWEEP ?= default
+SWEEPER ?=
+WORKERS ?= 1
+## a named sweep from sweeps/ (make sweep SWEEP=vire_hyperopt SWEEPER=hyperopt WORKERS=2)
+sweep: venv
+	@pids=""; for i in $$(seq 1 $(WORKERS)); do \
+	  $(BIN)/python -m emotion_lab.train -m --config-dir sweeps --config-name $(SWEEP) \
+	    $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) $(ARGS) & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=$$?; done; exit $$rc

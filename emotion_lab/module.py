@@ -46,7 +46,9 @@ class EmotionClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(f"scheduler.interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+            raise ValueError(
+                f"scheduler.interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
         self.model = model
         self.loss = loss
         self.optimizer_factory = optimizer
@@ -58,8 +60,10 @@ class EmotionClassifier(pl.LightningModule):
         n = len(self.classes)
         self.train_acc = MulticlassAccuracy(num_classes=n, average="micro")
         self.val_metrics = MetricCollection(
-            {"acc": MulticlassAccuracy(num_classes=n, average="micro"),
-             "f1": MulticlassF1Score(num_classes=n, average="macro")},
+            {
+                "acc": MulticlassAccuracy(num_classes=n, average="micro"),
+                "f1": MulticlassF1Score(num_classes=n, average="macro"),
+            },
             prefix="val/",
         )
         self.test_metrics = MetricCollection(
@@ -78,7 +82,9 @@ class EmotionClassifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         images, labels = batch
         embedding = self.model.forward_features(images)
         logits = self.model.forward_head(embedding)
@@ -89,12 +95,16 @@ class EmotionClassifier(pl.LightningModule):
             terms["loss"] = terms["loss"] + terms["l2"]
         return terms, logits, embedding
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         terms, logits, _ = self._step(batch)
         self.train_acc(logits.detach(), batch[1])
         batch_size = batch[1].shape[0]
         for name, value in terms.items():
-            self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+            self.log(
+                f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size
+            )
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return terms["loss"]
 

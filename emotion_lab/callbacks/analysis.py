@@ -13,7 +13,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from emotion_lab.metrics.embedding import embedding_report
@@ -33,14 +32,18 @@ def per_class_report(confusion: np.ndarray, classes: tuple[str, ...]) -> list[di
         precision = tp / predicted if predicted else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
+        rows.append(
+            {"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support}
+        )
     return rows
 
 
 class TestAnalysis(pl.Callback):
     """Writes confusion matrix, UMAP, center distances, curves and report.md into the run folder."""
 
-    def __init__(self, output_dir: str, umap: bool = True, seed: int = 0, max_umap_points: int = 20000) -> None:
+    def __init__(
+        self, output_dir: str, umap: bool = True, seed: int = 0, max_umap_points: int = 20000
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.umap = umap
         self.seed = seed
@@ -53,13 +56,18 @@ class TestAnalysis(pl.Callback):
             return
         results = pl_module.test_results()  # type: ignore[operator]
         classes: tuple[str, ...] = pl_module.classes  # type: ignore[assignment]
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        metrics = {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
+        }
         embeddings = results["embeddings"].numpy()
         labels = results["labels"].numpy()
         centers = results.get("centers")
         report = embedding_report(
-            embeddings, labels, len(classes),
-            learned_centers=None if centers is None else centers.numpy(), seed=self.seed,
+            embeddings,
+            labels,
+            len(classes),
+            learned_centers=None if centers is None else centers.numpy(),
+            seed=self.seed,
         )
         for key, value in report.items():
             if np.ndim(value) == 0:
@@ -92,15 +100,20 @@ class TestAnalysis(pl.Callback):
         self.images = images
         np.savez_compressed(
             self.output_dir / "test_embeddings.npz",
-            embeddings=embeddings, labels=labels, probs=results["probs"].numpy(),
+            embeddings=embeddings,
+            labels=labels,
+            probs=results["probs"].numpy(),
             centers=np.empty(0) if centers is None else centers.numpy(),
         )
         rows = per_class_report(confusion, classes)
         table = markdown_table(rows, ["class", "precision", "recall", "f1", "support"])
         write_report(
-            self.output_dir, {k: v for k, v in metrics.items() if math.isfinite(v)}, images,
+            self.output_dir,
+            {k: v for k, v in metrics.items() if math.isfinite(v)},
+            images,
             title=f"{type(pl_module.model).__name__} on {trainer.datamodule.name}"  # type: ignore[union-attr]
-            if trainer.datamodule is not None else "test report",
+            if trainer.datamodule is not None
+            else "test report",
             extra_sections={"Per-class report (test)": table},
         )
         self._log(trainer, metrics, images, rows)
@@ -115,8 +128,17 @@ class TestAnalysis(pl.Callback):
         return None
 
     @staticmethod
-    def _log(trainer: pl.Trainer, metrics: dict[str, float], images: dict[str, Path], rows: list[dict[str, Any]]) -> None:
-        analysis = {k: v for k, v in metrics.items() if k.split("/")[-1] in ("ari", "nmi", "asr_kmeans", "asr_class_centers", "delta")}
+    def _log(
+        trainer: pl.Trainer,
+        metrics: dict[str, float],
+        images: dict[str, Path],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        analysis = {
+            k: v
+            for k, v in metrics.items()
+            if k.split("/")[-1] in ("ari", "nmi", "asr_kmeans", "asr_class_centers", "delta")
+        }
         for logger in trainer.loggers:
             logger.log_metrics(analysis, step=trainer.global_step)
             if isinstance(logger, WandbLogger):
@@ -126,4 +148,6 @@ class TestAnalysis(pl.Callback):
                     {f"figures/{name}": wandb.Image(str(path)) for name, path in images.items()}
                 )
                 columns = list(rows[0])
-                logger.log_table("test/per_class", columns=columns, data=[[r[c] for c in columns] for r in rows])
+                logger.log_table(
+                    "test/per_class", columns=columns, data=[[r[c] for c in columns] for r in rows]
+                )

@@ -29,7 +29,9 @@ class BestWeightsEarlyStopping(pl.Callback):
         if mode not in ("min", "max"):
             raise ValueError(f"callbacks.early_stopping.mode must be 'min' or 'max', got {mode!r}")
         if patience is not None and patience < 1:
-            raise ValueError(f"callbacks.early_stopping.patience must be >= 1 or null, got {patience}")
+            raise ValueError(
+                f"callbacks.early_stopping.patience must be >= 1 or null, got {patience}"
+            )
         self.monitor, self.mode, self.patience = monitor, mode, patience
         self.min_delta = abs(min_delta)
         self.restore_best_weights = restore_best_weights
@@ -57,17 +59,27 @@ class BestWeightsEarlyStopping(pl.Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, trainer.current_epoch, 0
             if self.restore_best_weights:
-                self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
+                self._best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+                }
             return
         self.wait += 1
         if self.wait >= self.patience:  # type: ignore[operator]
             trainer.should_stop = True
-            log.info("early stop at epoch %d: best %s=%.4f at epoch %d", trainer.current_epoch, self.monitor, self.best, self.best_epoch)
+            log.info(
+                "early stop at epoch %d: best %s=%.4f at epoch %d",
+                trainer.current_epoch,
+                self.monitor,
+                self.best,
+                self.best_epoch,
+            )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.enabled and self.restore_best_weights and self._best_state is not None:
             pl_module.load_state_dict(self._best_state)
-            log.info("restored weights of epoch %d (%s=%.4f)", self.best_epoch, self.monitor, self.best)
+            log.info(
+                "restored weights of epoch %d (%s=%.4f)", self.best_epoch, self.monitor, self.best
+            )
 
     def state_dict(self) -> dict[str, float | int]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}

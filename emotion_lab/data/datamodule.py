@@ -122,7 +122,9 @@ class EmotionDataModule(pl.LightningDataModule):
         if t.numel() == 1:
             t = t.repeat(channels)
         if t.numel() != channels:
-            raise ValueError(f"{key} has {t.numel()} values but the model takes {channels} channels")
+            raise ValueError(
+                f"{key} has {t.numel()} values but the model takes {channels} channels"
+            )
         if key == "data.std" and bool((t <= 0).any()):
             raise ValueError(f"{key} must be > 0, got {t.tolist()}")
         return t.view(1, channels, 1, 1)
@@ -151,7 +153,11 @@ class EmotionDataModule(pl.LightningDataModule):
         train = self._to_tensors(self.source.load("train"))
         test = self._to_tensors(self.source.load("test")) if "test" in available else None
         if self.num_folds is not None:
-            pool = train if "val" not in available else _concat(train, self._to_tensors(self.source.load("val")))
+            pool = (
+                train
+                if "val" not in available
+                else _concat(train, self._to_tensors(self.source.load("val")))
+            )
             train, test = self._fold(pool)
             train, val = self._cut_val(train)
         elif "val" in available:
@@ -170,7 +176,9 @@ class EmotionDataModule(pl.LightningDataModule):
                 raise ValueError(f"{type(self.source).__name__}: the {name} split is empty")
             top = int(split.labels.max())
             if top >= self.num_classes:
-                raise ValueError(f"{name} split has label {top} but only {self.num_classes} classes")
+                raise ValueError(
+                    f"{name} split has label {top} but only {self.num_classes} classes"
+                )
 
     def _cut_val(self, train: InMemoryImages) -> tuple[InMemoryImages, InMemoryImages]:
         labels = train.labels.numpy()
@@ -200,7 +208,9 @@ class EmotionDataModule(pl.LightningDataModule):
         labels = self.splits["train"].labels
         counts = torch.bincount(labels, minlength=self.num_classes).clamp(min=1).double()
         # Oversample rare classes to parity; augmentation makes the repeats differ.
-        return WeightedRandomSampler((1.0 / counts)[labels], num_samples=len(labels), replacement=True)
+        return WeightedRandomSampler(
+            (1.0 / counts)[labels], num_samples=len(labels), replacement=True
+        )
 
     def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
         sampler = self._sampler() if train else None

@@ -48,7 +48,9 @@ class RandomAffine(nn.Module):
         if degrees < 0 or translate < 0 or shear < 0:
             raise ValueError("augmentation: degrees, translate and shear must be >= 0")
         if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
-            raise ValueError(f"augmentation: scale must be [low, high] with 0 < low <= high, got {scale}")
+            raise ValueError(
+                f"augmentation: scale must be [low, high] with 0 < low <= high, got {scale}"
+            )
         self.degrees, self.translate, self.shear = degrees, translate, shear
         self.scale = (float(scale[0]), float(scale[1]))
         self.flip_p = flip_p
@@ -63,13 +65,16 @@ class RandomAffine(nn.Module):
         sign = torch.where(torch.rand(n, device=x.device) < self.flip_p, -1.0, 1.0).to(x.dtype)
         cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
         # output→input sampling matrix: (rotation · shear · optional mirror) / zoom, then shift.
-        linear = torch.stack(
-            [
-                torch.stack([cos * sign, cos * tan - sin], dim=1),
-                torch.stack([sin * sign, sin * tan + cos], dim=1),
-            ],
-            dim=1,
-        ) / zoom[:, None, None]
+        linear = (
+            torch.stack(
+                [
+                    torch.stack([cos * sign, cos * tan - sin], dim=1),
+                    torch.stack([sin * sign, sin * tan + cos], dim=1),
+                ],
+                dim=1,
+            )
+            / zoom[:, None, None]
+        )
         theta = torch.cat([linear, torch.stack([tx, ty], dim=1)[:, :, None]], dim=2)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -97,7 +102,9 @@ class RandomResizedCrop(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"augmentation: crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+            raise ValueError(
+                f"augmentation: crop scale must satisfy 0 < low <= high <= 1, got {scale}"
+            )
         self.scale = (float(scale[0]), float(scale[1]))
         self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
 
@@ -110,9 +117,7 @@ class RandomResizedCrop(nn.Module):
         cx = (torch.rand(n, device=x.device, dtype=x.dtype) * 2 - 1) * (1 - w)
         cy = (torch.rand(n, device=x.device, dtype=x.dtype) * 2 - 1) * (1 - h)
         zero = torch.zeros_like(w)
-        theta = torch.stack(
-            [torch.stack([w, zero, cx], 1), torch.stack([zero, h, cy], 1)], dim=1
-        )
+        theta = torch.stack([torch.stack([w, zero, cx], 1), torch.stack([zero, h, cy], 1)], dim=1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 

@@ -39,7 +39,9 @@ class ContrastiveCenterLoss(nn.Module):
     ) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"loss: contrastive-center needs at least 2 classes, got {num_classes}")
+            raise ValueError(
+                f"loss: contrastive-center needs at least 2 classes, got {num_classes}"
+            )
         if margin < 0:
             raise ValueError(f"loss.margin must be >= 0, got {margin}")
         if lambda_ < 0:

@@ -63,7 +63,9 @@ class EmotionLoss(nn.Module):
             return None
         if isinstance(spec, str):
             if spec != "balanced":
-                raise ValueError(f"loss.class_weights must be null, 'balanced' or a list, got {spec!r}")
+                raise ValueError(
+                    f"loss.class_weights must be null, 'balanced' or a list, got {spec!r}"
+                )
             if counts is None:
                 raise ValueError("loss.class_weights='balanced' needs the training class counts")
             return balanced_class_weights(counts)

@@ -66,7 +66,11 @@ def test_centers_learn_toward_their_class():
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
-    [({"margin": -1.0}, "loss.margin"), ({"lambda_": -0.5}, "loss.lambda_"), ({"form": "cosine"}, "loss.center_form")],
+    [
+        ({"margin": -1.0}, "loss.margin"),
+        ({"lambda_": -0.5}, "loss.lambda_"),
+        ({"form": "cosine"}, "loss.center_form"),
+    ],
 )
 def test_nonsense_values_name_their_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -97,9 +101,13 @@ def test_balanced_weights_follow_sklearn_rule():
     assert weights.tolist() == pytest.approx([40 / (2 * 10), 40 / (2 * 30), 0.0])
     logits = torch.randn(4, 3)
     labels = torch.tensor([0, 1, 1, 1])
-    objective = EmotionLoss(3, 2, use_centers=False, class_weights="balanced", class_counts=[10, 30, 0])
+    objective = EmotionLoss(
+        3, 2, use_centers=False, class_weights="balanced", class_counts=[10, 30, 0]
+    )
     expected = F.cross_entropy(logits, labels, weight=weights)
-    assert objective(logits, torch.zeros(4, 2), labels)["loss"].item() == pytest.approx(expected.item())
+    assert objective(logits, torch.zeros(4, 2), labels)["loss"].item() == pytest.approx(
+        expected.item()
+    )
 
 
 def test_class_weights_reject_wrong_length_and_unknown_rule():

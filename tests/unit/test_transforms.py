@@ -53,7 +53,9 @@ def test_brightness_factor_bounds():
 
 
 def test_resized_crop_full_area_is_identity(batch):
-    assert torch.allclose(RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0))(batch), batch, atol=1e-5)
+    assert torch.allclose(
+        RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0))(batch), batch, atol=1e-5
+    )
     assert not torch.allclose(RandomResizedCrop(scale=(0.1, 0.2))(batch), batch)
 
 

@@ -1,0 +1,200 @@
+"""What a sweep costs beyond training: per-trial start-up and the sweep's idle share.
+
+Every Optuna trial carries timestamps (``launched_at`` by the sweeper; ``first_step_at`` and
+``fit_end_at`` by the pruning callback in the job). From them:
+
+- launch → first training step: process start, imports, data loading, model build;
+- the sweep's wall time against the sum of its trials' training time (above 1 with n_jobs > 1).
+
+``python -m emotion_lab.sweep.bench [--trials 3] [--n-jobs 1] [overrides...]`` runs a short
+sweep of ``experiment=smoke`` and prints the numbers; :func:`sweep_overhead` reads any finished
+Optuna sweep folder. ``--summarize DIR...`` prints epochs run and best value per sweep folder,
+to compare a study with and without pruning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from emotion_lab.sweep.storage import DEFAULT_DB_NAME
+from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR, FIT_END_ATTR
+
+
+@dataclass(frozen=True)
+class Spread:
+    mean: float
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        return cls(statistics.fmean(values), min(values), max(values))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} s (min {self.min:.2f}, max {self.max:.2f})"
+
+
+@dataclass(frozen=True)
+class OverheadReport:
+    n_trials: int
+    launch_to_first_step_s: Spread
+    train_s: Spread
+    after_fit_s: Spread  # fit end -> job returned (test, reports, W&B finish, process exit)
+    train_s_total: float
+    sweep_wall_s: float
+
+    @property
+    def training_share(self) -> float:
+        """Sum of training time over the sweep's wall time."""
+        return self.train_s_total / self.sweep_wall_s
+
+    def lines(self) -> list[str]:
+        return [
+            f"trials measured:           {self.n_trials}",
+            f"launch -> first step:      {self.launch_to_first_step_s}",
+            f"training (fit) per trial:  {self.train_s}",
+            f"fit end -> trial returned: {self.after_fit_s}",
+            f"sweep wall time:           {self.sweep_wall_s:.1f} s "
+            f"(sum of training {self.train_s_total:.1f} s, share {self.training_share:.0%})",
+        ]
+
+
+def sweep_overhead(sweep_dir: Path, study_name: str | None = None) -> OverheadReport:
+    """Overheads of the finished trials of the Optuna study in ``sweep_dir``."""
+    storage = f"sqlite:///{Path(sweep_dir).resolve() / DEFAULT_DB_NAME}"
+    study_name = study_name or _only_study(storage, sweep_dir)
+    trials = [
+        t
+        for t in optuna.load_study(study_name=study_name, storage=storage).trials
+        if t.state.is_finished()
+        and FIRST_STEP_ATTR in t.user_attrs
+        and FIT_END_ATTR in t.user_attrs
+    ]
+    if not trials:
+        raise ValueError(f"{sweep_dir}: no finished trial carries timing attributes")
+    launched = [t.user_attrs["launched_at"] for t in trials]
+    first = [t.user_attrs[FIRST_STEP_ATTR] for t in trials]
+    fit_end = [t.user_attrs[FIT_END_ATTR] for t in trials]
+    returned = [t.user_attrs["launched_at"] + t.user_attrs["duration_s"] for t in trials]
+    train = [e - f for f, e in zip(first, fit_end, strict=True)]
+    return OverheadReport(
+        n_trials=len(trials),
+        launch_to_first_step_s=Spread.of([f - s for s, f in zip(launched, first, strict=True)]),
+        train_s=Spread.of(train),
+        after_fit_s=Spread.of([r - e for e, r in zip(fit_end, returned, strict=True)]),
+        train_s_total=sum(train),
+        sweep_wall_s=max(returned) - min(launched),
+    )
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What pruning changes: epochs trained in total and the best value reached."""
+
+    trials: int
+    pruned: int
+    epochs_run: int
+    best_value: float | None
+    wall_s: float
+
+    def line(self, label: str) -> str:
+        best = "-" if self.best_value is None else f"{self.best_value:.4f}"
+        return (
+            f"{label}: {self.trials} trials ({self.pruned} pruned), {self.epochs_run} epochs run, "
+            f"best {best}, {self.wall_s / 60:.1f} min"
+        )
+
+
+def sweep_summary(sweep_dir: Path, study_name: str | None = None) -> SweepSummary:
+    """Epochs run (reported validation results) and best value of an Optuna sweep folder."""
+    storage = f"sqlite:///{Path(sweep_dir).resolve() / DEFAULT_DB_NAME}"
+    study_name = study_name or _only_study(storage, sweep_dir)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = study.trials
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    return SweepSummary(
+        trials=len(trials),
+        pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+        epochs_run=sum(len(t.intermediate_values) for t in trials),
+        best_value=study.best_value if done else None,
+        wall_s=(max(ends) - min(starts)).total_seconds() if starts and ends else 0.0,
+    )
+
+
+def _only_study(storage: str, sweep_dir: Path) -> str:
+    names = optuna.get_all_study_names(storage)
+    if len(names) != 1:
+        raise ValueError(f"{sweep_dir}: expected one study, found {names}; name one")
+    return names[0]
+
+
+def run_bench(
+    trials: int = 3, n_jobs: int = 1, overrides: Sequence[str] = (), keep: Path | None = None
+) -> tuple[OverheadReport, float]:
+    """Run a short ``experiment=smoke`` sweep; returns its report and the command's wall time."""
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        sweep_dir = Path(keep) if keep else Path(tmp) / "sweep"
+        command = [
+            sys.executable,
+            "-m",
+            "emotion_lab.train",
+            "-m",
+            "hydra/sweeper=optuna",
+            "experiment=smoke",
+            "optimizer.lr=tag(log,interval(1e-4,1e-2))",
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.n_jobs={n_jobs}",
+            "hydra.sweeper.pruner=none",
+            f"hydra.sweep.dir={sweep_dir}",
+            "callbacks.progress_bar=null",
+            *overrides,
+        ]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        return sweep_overhead(sweep_dir), wall
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--keep", type=Path, default=None, help="sweep folder to keep")
+    parser.add_argument(
+        "--summarize",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only summarise finished Optuna sweep folders (e.g. with and without pruning)",
+    )
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides")
+    args = parser.parse_args(argv)
+    if args.summarize:
+        for folder in args.summarize:
+            print(sweep_summary(folder).line(str(folder)))
+        return
+    report, wall = run_bench(args.trials, args.n_jobs, args.overrides, args.keep)
+    print(f"sweep overhead (experiment=smoke, n_jobs={args.n_jobs}):")
+    for line in report.lines():
+        print(f"  {line}")
+    print(f"  whole command (incl. interpreter start): {wall:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

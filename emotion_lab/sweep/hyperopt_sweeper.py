@@ -1,0 +1,292 @@
+"""Hydra sweeper driven by Hyperopt (``hydra/sweeper=hyperopt``): TPE or random search.
+
+Hyperopt only minimises, so a maximised objective is stored as its negation (``loss``) while
+reports show the value itself. Trials run in batches of ``n_jobs``: within a batch the proposals
+see the batch's pending trials as failures (Hyperopt's own behaviour), so they spread out. The
+``Trials`` object is pickled to the sweep folder after every trial; re-running the command
+resumes from it. Sharing one ``Trials`` between sweep processes would need MongoDB (out of
+scope), so a lock keeps a second process out of the same folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import math
+import os
+import pickle
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import hyperopt
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
+from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
+
+from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
+from emotion_lab.sweep.jobs import JobOutcome, launch_one
+from emotion_lab.sweep.report import COMPLETE, FAIL, RUNNING, TrialRecord
+from emotion_lab.sweep.space import Dimension, Kind, SearchSpace
+
+log = logging.getLogger(__name__)
+logging.getLogger("hyperopt").setLevel(logging.WARNING)
+
+TRIALS_FILE = "hyperopt_trials.pkl"
+LOCK_FILE = ".hyperopt.lock"
+SAMPLERS = ("tpe", "random")
+
+Decoder = Callable[[Any], Any]
+
+
+def to_hyperopt(dim: Dimension) -> tuple[Any, Decoder]:
+    """The ``hp.*`` node for ``dim`` and how to turn its raw draw into the parameter value.
+
+    Discrete numeric dimensions are searched through their index so that TPE keeps their order
+    (``hp.choice`` would treat 1, 2, 3 as unrelated labels).
+    """
+    name = dim.name
+    if dim.kind is Kind.CATEGORICAL:
+        return hp.choice(name, list(dim.choices)), lambda raw: raw
+    assert dim.low is not None and dim.high is not None
+    n = dim.n_steps
+    if n is not None:  # range(): index 0..n-1, each with equal mass
+        node = hp.quniform(name, -0.5, n - 0.5, 1)
+        return node, lambda raw: dim.value_at(min(max(int(round(raw)), 0), n - 1))
+    if dim.kind is Kind.INT:
+        low, high = int(dim.low), int(dim.high)
+
+        def as_int(raw: Any) -> int:
+            return min(max(int(round(raw)), low), high)
+
+        if dim.log:
+            node = hp.qloguniform(name, math.log(low - 0.5), math.log(high + 0.5), 1)
+        else:
+            node = hp.quniform(name, low - 0.5, high + 0.5, 1)
+        return node, as_int
+    if dim.log:
+        return hp.loguniform(name, math.log(dim.low), math.log(dim.high)), float
+    return hp.uniform(name, float(dim.low), float(dim.high)), float
+
+
+def hyperopt_loss(value: float, direction: str) -> float:
+    """Hyperopt minimises ``loss``: a maximised objective is negated."""
+    return -value if direction == "maximize" else value
+
+
+def to_hyperopt_space(space: SearchSpace) -> tuple[dict[str, Any], dict[str, Decoder]]:
+    nodes, decoders = {}, {}
+    for dim in space.dimensions:
+        nodes[dim.name], decoders[dim.name] = to_hyperopt(dim)
+    return nodes, decoders
+
+
+class HyperoptSweeper(SweeperBase):
+    """Hyperopt TPE (default) or random search, in batches of ``n_jobs``."""
+
+    kind = "hyperopt"
+
+    def __init__(self, *, pruner: str = "none", **kwargs: Any) -> None:
+        storage = kwargs.pop("storage", None)
+        if storage is not None:
+            raise ValueError(
+                "hydra.sweeper.storage: Hyperopt keeps its trials in the sweep folder "
+                f"({TRIALS_FILE}); a shared storage would need MongoDB, which is out of scope"
+            )
+        super().__init__(pruner=pruner, **kwargs)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(
+                f"hydra.sweeper.sampler: Hyperopt offers {SAMPLERS}, not '{self.sampler}'"
+            )
+        if self.pruner != "none":
+            log.warning(f"hydra.sweeper.pruner={self.pruner}: Hyperopt cannot prune; ignored")
+        self._lock = threading.Lock()
+
+    def _algo(self) -> Callable[..., Any]:
+        opts = dict(self.sampler_kwargs)
+        if self.sampler == "random":
+            if opts:
+                raise ValueError(f"hydra.sweeper.sampler_kwargs: random takes no options {opts}")
+            return hyperopt.rand.suggest
+        if "n_startup_trials" in opts:
+            opts["n_startup_jobs"] = opts.pop("n_startup_trials")
+        unknown = set(opts) - {"n_startup_jobs", "n_EI_candidates", "gamma", "prior_weight"}
+        if unknown:
+            raise ValueError(f"hydra.sweeper.sampler_kwargs: unknown TPE options {sorted(unknown)}")
+        opts.setdefault("n_startup_jobs", 10)
+        return functools.partial(hyperopt.tpe.suggest, verbose=False, **opts)
+
+    def sweep(self, arguments: list[str]) -> list[TrialRecord]:
+        space = self.parse_space(arguments)
+        self.prepare_sweep_dir()
+        with file_lock(self.sweep_dir / LOCK_FILE, blocking=False) as locked:
+            if not locked:
+                raise RuntimeError(
+                    f"another Hyperopt sweep is running in {self.sweep_dir}: Hyperopt's trials "
+                    "cannot be shared between processes without MongoDB (out of scope); use "
+                    "hydra/sweeper=optuna for several workers"
+                )
+            records = _Run(self, space).execute()
+        self.finish(records)
+        return records
+
+
+class _Run:
+    def __init__(self, sweeper: HyperoptSweeper, space: SearchSpace) -> None:
+        self.sw = sweeper
+        self.space = space
+        self.nodes, self.decoders = to_hyperopt_space(space)
+        self.domain = Domain(lambda _: 0.0, self.nodes)  # objective unused: jobs run via Hydra
+        self.algo = sweeper._algo()
+        self.path = sweeper.sweep_dir / TRIALS_FILE
+        self.trials = self._load()
+
+    # -- persistence ---------------------------------------------------------------------
+    def _load(self) -> Trials:
+        definition = {"space": self.space.describe(), "direction": self.sw.direction}
+        if not self.path.exists():
+            trials = Trials()
+            trials.attachments["emotion_lab.definition"] = definition
+            return trials
+        with self.path.open("rb") as fh:
+            trials = pickle.load(fh)
+        stored = trials.attachments.get("emotion_lab.definition")
+        if stored not in (None, definition):
+            raise ValueError(
+                f"{self.path}: this folder holds a Hyperopt study with another search space, "
+                "overrides or direction; choose another hydra.sweeper.study_name (or sweep folder)"
+            )
+        stale = 0
+        for doc in trials.trials:
+            if doc["state"] in (JOB_STATE_NEW, JOB_STATE_RUNNING):
+                doc["state"] = JOB_STATE_DONE
+                doc["result"] = {
+                    "status": STATUS_FAIL,
+                    "error": "stale: the sweep process died while it ran",
+                }
+                doc["refresh_time"] = _now()
+                stale += 1
+        trials.refresh()
+        if stale:
+            log.warning(f"{stale} trial(s) left running by a previous sweep marked failed")
+            self._save(trials)
+        return trials
+
+    def _save(self, trials: Trials | None = None) -> None:
+        trials = trials or self.trials
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(trials, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    # -- the loop ------------------------------------------------------------------------
+    def execute(self) -> list[TrialRecord]:
+        log.info(
+            f"hyperopt study '{self.sw.resolved_study_name}' in {self.path}: "
+            f"{len(self.trials.trials)} trials so far, budget {self.sw.n_trials}, "
+            f"sampler {self.sw.sampler}, n_jobs {self.sw.n_jobs}"
+        )
+        while not self.sw.stopping:
+            remaining = self.sw.n_trials - len(self.trials.trials)
+            if remaining <= 0:
+                break
+            docs = self._propose(min(self.sw.n_jobs, remaining))
+            self._save()
+            if len(docs) == 1:
+                self._evaluate(docs[0])  # main thread: in-process jobs may set signal handlers
+                continue
+            with ThreadPoolExecutor(max_workers=len(docs)) as pool:
+                list(pool.map(self._evaluate, docs))
+        return self.records()
+
+    def _propose(self, k: int) -> list[dict[str, Any]]:
+        docs = []
+        for _ in range(k):  # one at a time: TPE answers a single id per call
+            (tid,) = self.trials.new_trial_ids(1)
+            self.trials.refresh()
+            seed = seed_for(self.sw.seed, tid)
+            if seed is None:
+                seed = int.from_bytes(os.urandom(4), "little")
+            (doc,) = self.algo([tid], self.domain, self.trials, seed)
+            doc["state"] = JOB_STATE_RUNNING
+            doc["book_time"] = _now()
+            self.trials.insert_trial_docs([doc])
+            self.trials.refresh()
+            docs.append(next(d for d in self.trials.trials if d["tid"] == tid))
+        return docs
+
+    def params_of(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
+        raw = hyperopt.space_eval(self.nodes, vals)
+        return {name: self.decoders[name](raw[name]) for name in self.nodes}
+
+    def _evaluate(self, doc: dict[str, Any]) -> None:
+        tid = int(doc["tid"])
+        params = self.params_of(doc)
+        twin = self._duplicate_of(params, tid)
+        if twin is not None:
+            log.info(f"trial {tid} repeats trial {twin['tid']}: reusing its value")
+            result = dict(twin["result"], duplicate_of=int(twin["tid"]), duration_s=0.0)
+            result.pop("run_dir", None)
+            self._finish(doc, result)
+            return
+        overrides = self.sw.trial_overrides(self.space, params, tid, None)
+        outcome = launch_one(self.sw.launcher, overrides, tid)
+        self._finish(doc, self._result(tid, outcome))
+
+    def _result(self, tid: int, outcome: JobOutcome) -> dict[str, Any]:
+        base = {"duration_s": round(outcome.duration_s, 3), "run_dir": outcome.run_dir}
+        if outcome.error is not None:
+            self.sw.log_failure(tid, outcome.error, outcome.traceback)
+            return {"status": STATUS_FAIL, "error": outcome.error[:2000], **base}
+        assert outcome.value is not None
+        log.info(f"trial {tid} finished: {outcome.value:.6g}")
+        loss = hyperopt_loss(outcome.value, self.sw.direction)
+        return {"status": STATUS_OK, "loss": loss, "value": outcome.value, **base}
+
+    def _finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
+        with self.sw._lock:
+            doc["result"] = result
+            doc["state"] = JOB_STATE_DONE
+            doc["refresh_time"] = _now()
+            self.trials.refresh()
+            self._save()
+            records = self.records()
+            self.sw.write_reports(records)
+            self.sw.check_failures(records)
+
+    def _duplicate_of(self, params: Mapping[str, Any], tid: int) -> dict[str, Any] | None:
+        for doc in self.trials.trials:
+            done = doc["tid"] != tid and doc["result"].get("status") == STATUS_OK
+            if done and self.params_of(doc) == params:
+                return doc
+        return None
+
+    def records(self) -> list[TrialRecord]:
+        out = []
+        for doc in self.trials.trials:
+            result = doc.get("result") or {}
+            status = result.get("status")
+            state = COMPLETE if status == STATUS_OK else FAIL if status == STATUS_FAIL else RUNNING
+            params = self.params_of(doc)
+            out.append(
+                TrialRecord(
+                    number=int(doc["tid"]),
+                    state=state,
+                    params=params,
+                    value=result.get("value"),
+                    duration_s=result.get("duration_s"),
+                    run_dir=result.get("run_dir"),
+                    error=result.get("error"),
+                    duplicate_of=result.get("duplicate_of"),
+                    overrides=self.space.overrides(params),
+                )
+            )
+        return out
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

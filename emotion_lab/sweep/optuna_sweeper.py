@@ -1,0 +1,366 @@
+"""Hydra sweeper driven by an Optuna study (``hydra/sweeper=optuna``).
+
+Each of ``n_jobs`` workers loops: take the study lock, stop if the study already holds
+``n_trials`` trials, ask for one trial, launch its job, tell the result. So K trials stay in
+flight without waiting for a batch, and several sweep processes sharing one storage cooperate
+(the lock is a file in the sweep folder). Trial ``n`` is proposed by a sampler seeded with
+``seed + n``: a resumed sweep never replays its first proposals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
+from emotion_lab.sweep.jobs import launch_one
+from emotion_lab.sweep.optuna_algos import PRUNERS, SAMPLERS, build_pruner, build_sampler
+from emotion_lab.sweep.report import TrialRecord
+from emotion_lab.sweep.space import Dimension, Kind, SearchSpace
+from emotion_lab.sweep.storage import open_storage, resolve_storage_url
+from emotion_lab.sweep.trial_link import PRUNED_ATTR, STUDY_META_ATTR
+
+log = logging.getLogger(__name__)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+LOCK_FILE = ".optuna.lock"
+
+
+def to_optuna_distribution(dim: Dimension) -> BaseDistribution:
+    """``choice``→categorical, ``range``→stepped int/float, ``interval``→int/float (log)."""
+    if dim.kind is Kind.CATEGORICAL:
+        return CategoricalDistribution(list(dim.choices))
+    assert dim.low is not None and dim.high is not None
+    if dim.kind is Kind.INT:
+        step = int(dim.step) if dim.step is not None else 1
+        return IntDistribution(int(dim.low), int(dim.high), log=dim.log, step=step)
+    return FloatDistribution(float(dim.low), float(dim.high), log=dim.log, step=dim.step)
+
+
+class OptunaSweeper(SweeperBase):
+    """Optuna TPE (default), random, CMA-ES or grid search with pruning and resume."""
+
+    kind = "optuna"
+
+    def __init__(
+        self,
+        *,
+        heartbeat_s: float = 30.0,
+        stale_after_s: float = 300.0,
+        pruner: str = "median",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pruner=pruner, **kwargs)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"hydra.sweeper.sampler: '{self.sampler}' is not one of {SAMPLERS}")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"hydra.sweeper.pruner: '{self.pruner}' is not one of {PRUNERS}")
+        if heartbeat_s <= 0 or stale_after_s <= heartbeat_s:
+            raise ValueError(
+                "hydra.sweeper.heartbeat_s must be > 0 and hydra.sweeper.stale_after_s larger"
+            )
+        self.heartbeat_s = float(heartbeat_s)
+        self.stale_after_s = float(stale_after_s)
+        self._ask_lock = threading.Lock()
+        self._host = socket.gethostname()
+        self.storage_url: str | None = None
+
+    # -- sweep ---------------------------------------------------------------------------
+    def sweep(self, arguments: list[str]) -> list[TrialRecord]:
+        space = self.parse_space(arguments)
+        self.prepare_sweep_dir()
+        self.storage_url = resolve_storage_url(self.storage, self.sweep_dir, self.base_dir)
+        grid: dict[str, list[Any]] | None = None
+        n_trials = self.n_trials
+        if self.sampler == "grid":
+            grid = {d.name: d.grid() for d in space.dimensions}
+            n_trials = min(n_trials, space.grid_size())
+        dists = {
+            d.name: CategoricalDistribution(grid[d.name]) if grid else to_optuna_distribution(d)
+            for d in space.dimensions
+        }
+        study = self._open_study(space)
+        log.info(
+            f"study '{study.study_name}' in {self.storage_url}: {len(study.trials)} trials "
+            f"so far, budget {n_trials}, sampler {self.sampler}, pruner {self.pruner}, "
+            f"n_jobs {self.n_jobs}"
+        )
+        run = _Run(self, study, space, dists, grid, n_trials)
+        run.execute()
+        records = self.records(study, space)
+        self.finish(records)
+        return records
+
+    def _open_study(self, space: SearchSpace) -> optuna.Study:
+        assert self.storage_url is not None
+        with file_lock(self.sweep_dir / LOCK_FILE):  # first opening creates the tables
+            storage = open_storage(self.storage_url)
+            study = optuna.create_study(
+                storage=storage,
+                study_name=self.resolved_study_name,
+                direction=self.direction,
+                load_if_exists=True,
+                pruner=build_pruner(self.pruner, self.pruner_kwargs),
+            )
+            stored_direction = study.direction.name.lower()
+            if stored_direction != self.direction:
+                raise ValueError(
+                    f"hydra.sweeper.direction={self.direction} but study "
+                    f"'{study.study_name}' in {self.storage_url} was created to {stored_direction}"
+                )
+            definition = {"space": space.describe(), "direction": self.direction}
+            meta = study.user_attrs.get(STUDY_META_ATTR) or {}
+            if meta.get("definition") not in (None, definition):
+                raise ValueError(
+                    f"hydra.sweeper.study_name: study '{study.study_name}' in {self.storage_url} "
+                    f"was started with another search space or overrides "
+                    f"({meta['definition']['space']}, now {definition['space']}); "
+                    "choose another study_name (or sweep folder) for a new study"
+                )
+            pruner = {"name": self.pruner, "kwargs": self.pruner_kwargs}
+            study.set_user_attr(
+                STUDY_META_ATTR, {"definition": definition, "pruner": pruner, "sweeper": self.kind}
+            )
+        return study
+
+    # -- reading the study back -----------------------------------------------------------
+    def records(self, study: optuna.Study, space: SearchSpace) -> list[TrialRecord]:
+        return [_record(t, space) for t in study.get_trials(deepcopy=False)]
+
+
+class _Run:
+    """One sweep invocation: the workers, their shared lock and the study."""
+
+    def __init__(
+        self,
+        sweeper: OptunaSweeper,
+        study: optuna.Study,
+        space: SearchSpace,
+        dists: Mapping[str, BaseDistribution],
+        grid: Mapping[str, Sequence[Any]] | None,
+        n_trials: int,
+    ) -> None:
+        self.sw = sweeper
+        self.study = study
+        self.space = space
+        self.dists = dict(dists)
+        self.grid = grid
+        self.n_trials = n_trials
+        assert sweeper.storage_url is not None
+        self.storage = open_storage(sweeper.storage_url)
+        self.study_id = self.storage.get_study_id_from_name(study.study_name)
+        self.errors: list[BaseException] = []
+
+    def execute(self) -> None:
+        with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
+            self._fail_stale()
+        if self.sw.n_jobs == 1:
+            self._worker()  # in the main thread: in-process jobs may install signal handlers
+            return
+        threads = [
+            threading.Thread(target=self._guarded_worker, name=f"sweep-worker-{i}", daemon=True)
+            for i in range(self.sw.n_jobs)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.5)
+        except KeyboardInterrupt:
+            self.sw._stop_reason = self.sw._stop_reason or "interrupted"
+            for t in threads:
+                t.join()
+            raise
+        if self.errors:
+            raise self.errors[0]
+
+    def _guarded_worker(self) -> None:
+        try:
+            self._worker()
+        except BaseException as exc:  # surfaced by execute()
+            self.errors.append(exc)
+            self.sw._stop_reason = self.sw._stop_reason or f"worker error: {exc}"
+
+    def _worker(self) -> None:
+        while not self.sw.stopping:
+            trial = self._ask()
+            if trial is None:
+                return
+            self._evaluate(trial)
+
+    def _ask(self) -> optuna.Trial | None:
+        with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
+            if self.sw.stopping:
+                return None
+            self._fail_stale()
+            n = len(self.study.get_trials(deepcopy=False))
+            if n >= self.n_trials:
+                return None
+            self.study.sampler = build_sampler(
+                self.sw.sampler, seed_for(self.sw.seed, n), self.sw.sampler_kwargs, self.grid
+            )
+            trial = self.study.ask(self.dists)
+            now = time.time()
+            for key, value in (
+                ("owner_host", self.sw._host),
+                ("owner_pid", os.getpid()),
+                ("heartbeat", now),
+                ("launched_at", now),
+            ):
+                trial.set_user_attr(key, value)
+            return trial
+
+    def _evaluate(self, trial: optuna.Trial) -> None:
+        params = dict(trial.params)
+        twin = self._duplicate_of(params)
+        if twin is not None:
+            trial.set_user_attr("duplicate_of", twin.number)
+            log.info(f"trial {trial.number} repeats trial {twin.number}: reusing its value")
+            self._tell(trial, values=twin.value)
+            self._after_trial()
+            return
+        overrides = self.sw.trial_overrides(self.space, params, trial.number, self.sw.storage_url)
+        beat = _Heartbeat(trial, self.sw.heartbeat_s)
+        try:
+            outcome = launch_one(self.sw.launcher, overrides, trial.number)
+        except BaseException:
+            beat.stop()
+            trial.set_user_attr("error", "interrupted while running")
+            self._tell(trial, state=TrialState.FAIL)
+            raise
+        beat.stop()
+        trial.set_user_attr("duration_s", round(outcome.duration_s, 3))
+        if outcome.run_dir:
+            trial.set_user_attr("run_dir", outcome.run_dir)
+        if outcome.error is not None:
+            trial.set_user_attr("error", outcome.error[:2000])
+            self.sw.log_failure(trial.number, outcome.error, outcome.traceback)
+            self._tell(trial, state=TrialState.FAIL)
+        elif PRUNED_ATTR in self._user_attrs(trial.number):
+            self._tell(trial, state=TrialState.PRUNED)
+        else:
+            self._tell(trial, values=outcome.value)
+            log.info(f"trial {trial.number} finished: {outcome.value:.6g}")
+        self._after_trial()
+
+    def _after_trial(self) -> None:
+        with self.sw._ask_lock:
+            records = self.sw.records(self.study, self.space)
+            self.sw.write_reports(records)
+            self.sw.check_failures(records)
+
+    def _tell(self, trial: optuna.Trial | int, **kwargs: Any) -> None:
+        try:
+            self.study.tell(trial, **kwargs)
+        except RuntimeError as exc:
+            # GridSampler calls study.stop() once every grid point is taken; outside
+            # study.optimize() that raises although the result is already stored
+            if "Study.stop" not in str(exc) and "study.stop" not in str(exc).lower():
+                raise
+
+    def _user_attrs(self, number: int) -> dict[str, Any]:
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        return self.storage.get_trial_user_attrs(trial_id)
+
+    def _duplicate_of(self, params: Mapping[str, Any]) -> FrozenTrial | None:
+        if self.grid is not None:
+            return None  # the grid sampler enumerates points itself
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.params == params and t.value is not None:
+                return t
+        return None
+
+    def _fail_stale(self) -> None:
+        """RUNNING trials whose sweep process died, or that stopped beating, become FAIL."""
+        now, pid = time.time(), os.getpid()
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            attrs = t.user_attrs
+            host, owner, beat = (
+                attrs.get("owner_host"),
+                attrs.get("owner_pid"),
+                attrs.get("heartbeat"),
+            )
+            if host == self.sw._host and owner == pid:
+                continue  # one of ours, in flight
+            reason = None
+            if host == self.sw._host and owner is not None and not _alive(int(owner)):
+                reason = f"its sweep process ({host}:{owner}) died while it ran"
+            elif beat is not None and now - float(beat) > self.sw.stale_after_s:
+                reason = f"no heartbeat for {now - float(beat):.0f} s"
+            if reason is None:
+                continue
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, t.number)
+            self.storage.set_trial_user_attr(trial_id, "error", f"stale: {reason}")
+            self._tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            log.warning(f"trial {t.number} marked failed: {reason}")
+
+
+class _Heartbeat:
+    """Refreshes the trial's ``heartbeat`` attribute while its job runs."""
+
+    def __init__(self, trial: optuna.Trial, interval_s: float) -> None:
+        self._trial = trial
+        self._interval = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="trial-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._trial.set_user_attr("heartbeat", time.time())
+            except Exception as exc:  # a lost beat only risks a later stale mark
+                log.debug(f"heartbeat failed: {exc}")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _record(t: FrozenTrial, space: SearchSpace) -> TrialRecord:
+    attrs = t.user_attrs
+    duration = attrs.get("duration_s")
+    if duration is None and t.datetime_start is not None and t.datetime_complete is not None:
+        duration = (t.datetime_complete - t.datetime_start).total_seconds()
+    try:
+        overrides = space.overrides(t.params)
+    except ValueError:
+        overrides = []
+    return TrialRecord(
+        number=t.number,
+        state=t.state.name,
+        params=dict(t.params),
+        value=t.value,
+        duration_s=duration,
+        run_dir=attrs.get("run_dir"),
+        error=attrs.get("error"),
+        epochs=len(t.intermediate_values) or None,
+        duplicate_of=attrs.get("duplicate_of"),
+        overrides=overrides,
+    )

@@ -1,0 +1,205 @@
+"""A Hydra launcher that runs every job in a fresh local process, several at a time.
+
+Hydra's basic launcher runs jobs inside the sweep process, one after another: jobs running side
+by side there would share global state (Hydra's config singleton, RNGs, the working directory,
+CUDA). Here each job gets its own interpreter, so the sweepers can keep ``n_jobs`` trials in
+flight, and each job can be pinned to its own GPU(s) through ``CUDA_VISIBLE_DEVICES``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from emotion_lab.sweep.entry import ENTRY_ENV, entry_module
+
+log = logging.getLogger(__name__)
+
+_compose_lock = threading.Lock()  # Hydra's config loader is not meant for concurrent use
+
+
+class DevicePool:
+    """GPU ids handed out to jobs so that concurrent jobs never share one."""
+
+    def __init__(self, devices: Sequence[str], per_job: int) -> None:
+        self._free = list(devices)
+        self.per_job = per_job if devices else 0
+        if self.per_job > len(devices) > 0:
+            raise ValueError(
+                f"hydra.launcher.gpus_per_job={per_job} but only {len(devices)} GPU(s) are visible"
+            )
+        self._cond = threading.Condition()
+
+    def acquire(self) -> list[str]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._free) >= self.per_job)
+            taken, self._free = self._free[: self.per_job], self._free[self.per_job :]
+            return taken
+
+    def release(self, ids: Sequence[str]) -> None:
+        with self._cond:
+            self._free.extend(ids)
+            self._cond.notify_all()
+
+
+def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
+    """GPU ids this machine offers: an explicit list, or ``auto`` (what CUDA can see)."""
+    if gpus is None or gpus == "none":
+        return []
+    if gpus != "auto":
+        if isinstance(gpus, str):
+            raise ValueError(
+                f"hydra.launcher.gpus: expected 'auto', 'none' or a list, got {gpus!r}"
+            )
+        return [str(g) for g in gpus]
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+    except ImportError:
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())]  # NVML count, no CUDA context
+
+
+class ProcessLauncher(Launcher):
+    """Runs each job in its own ``python`` process; all jobs of one call run concurrently."""
+
+    def __init__(
+        self,
+        gpus: Sequence[int | str] | str | None = "auto",
+        gpus_per_job: int = 1,
+        cpus_per_job: int | None = None,
+        timeout_min: float | None = None,
+    ) -> None:
+        if gpus_per_job < 0:
+            raise ValueError(f"hydra.launcher.gpus_per_job must be >= 0, got {gpus_per_job}")
+        if cpus_per_job is not None and cpus_per_job < 1:
+            raise ValueError(f"hydra.launcher.cpus_per_job must be >= 1, got {cpus_per_job}")
+        self.gpus = OmegaConf.to_container(gpus) if OmegaConf.is_config(gpus) else gpus
+        self.gpus_per_job = gpus_per_job
+        self.cpus_per_job = cpus_per_job
+        self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        self._pool: DevicePool | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self._pool = DevicePool(visible_gpus(self.gpus), self.gpus_per_job)
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        assert self.config is not None, "setup() must run first"
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = [(list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)]
+        if len(jobs) == 1:
+            return [self._run(*jobs[0])]
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            return list(pool.map(lambda job: self._run(*job), jobs))
+
+    def _run(self, overrides: list[str], idx: int) -> JobReturn:
+        assert self.hydra_context is not None and self.config is not None
+        assert self._pool is not None
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        with _compose_lock:
+            job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(job_cfg):
+            job_cfg.hydra.job.id = f"{os.getpid()}_{idx}"
+            job_cfg.hydra.job.num = idx
+        payload = cloudpickle.dumps(
+            {
+                "hydra_context": self.hydra_context,
+                "task_function": self.task_function,
+                "config": job_cfg,
+                "singletons": Singleton.get_state(),
+                "parent_pid": os.getpid(),
+            }
+        )
+        devices = self._pool.acquire()
+        try:
+            return self._run_process(payload, overrides, devices)
+        finally:
+            self._pool.release(devices)
+
+    def _run_process(self, payload: bytes, overrides: list[str], devices: list[str]) -> JobReturn:
+        env = dict(os.environ)
+        env[ENTRY_ENV] = env.get(ENTRY_ENV) or entry_module()
+        if self._pool is not None and self._pool.per_job:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        if self.cpus_per_job is not None:
+            for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                env[key] = str(self.cpus_per_job)
+        with tempfile.TemporaryDirectory(prefix="emotion-lab-job-") as tmp:
+            result_path = Path(tmp) / "return.pkl"
+            cmd = [sys.executable, "-m", "emotion_lab.sweep.job_process", str(result_path)]
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env)
+            assert proc.stdin is not None
+            proc.stdin.write(payload)
+            proc.stdin.close()
+            started = time.monotonic()
+            try:
+                code = proc.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                return _failed(overrides, TimeoutError(f"job ran past {self.timeout_s:.0f} s"))
+            except BaseException:
+                proc.kill()  # interrupted sweep: do not leave the job behind
+                raise
+            if result_path.exists():
+                with result_path.open("rb") as fh:
+                    ret = cloudpickle.load(fh)
+                assert isinstance(ret, JobReturn)
+                return ret
+            elapsed = time.monotonic() - started
+            return _failed(
+                overrides,
+                RuntimeError(f"job process exited with code {code} after {elapsed:.0f} s"),
+            )
+
+
+def _failed(overrides: list[str], error: BaseException) -> JobReturn:
+    ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+    ret.return_value = error
+    ret.status = JobStatus.FAILED
+    return ret
+
+
+def make_job_return_portable(ret: JobReturn) -> JobReturn:
+    """Replace an unpicklable exception by a plain one carrying its text and traceback."""
+    value: Any = ret._return_value
+    if isinstance(value, BaseException):
+        import traceback
+
+        text = "".join(traceback.format_exception(type(value), value, value.__traceback__))
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            value = RuntimeError(f"{type(value).__name__}: {value}")
+        value.trial_traceback = text  # type: ignore[attr-defined]
+        ret.return_value = value
+        ret.status = JobStatus.FAILED
+    return ret

@@ -1,0 +1,200 @@
+"""What a sweep leaves in its folder: leaderboard.csv, best.yaml and the optimisation history.
+
+Both sweepers describe their trials as :class:`TrialRecord` rows, so the files look the same
+whichever library proposed the parameters. Files are replaced atomically: other sweep workers
+and people reading them never see half-written content.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LEADERBOARD = "leaderboard.csv"
+BEST = "best.yaml"
+HISTORY_PNG = "optimization_history.png"
+
+COMPLETE, PRUNED, FAIL, RUNNING = "COMPLETE", "PRUNED", "FAIL", "RUNNING"
+
+
+@dataclass
+class TrialRecord:
+    """One trial as reported; ``value`` is the objective in the user's direction."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    duration_s: float | None = None
+    run_dir: str | None = None
+    error: str | None = None
+    epochs: int | None = None
+    duplicate_of: int | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+def ranked(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
+    """Finished trials best first (complete, then pruned), then the rest by number."""
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def key(r: TrialRecord) -> tuple[int, float, int]:
+        if r.value is not None and r.state in (COMPLETE, PRUNED):
+            return (0 if r.state == COMPLETE else 1, sign * r.value, r.number)
+        return (2, 0.0, r.number)
+
+    return sorted(records, key=key)
+
+
+def best_record(records: Sequence[TrialRecord], direction: str) -> TrialRecord | None:
+    done = [r for r in records if r.state == COMPLETE and r.value is not None]
+    return ranked(done, direction)[0] if done else None
+
+
+def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
+    names = sorted({k for r in records for k in r.params})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["rank", "number", "state", "value", *names, "epochs", "duration_s", "run_dir"]
+        + ["duplicate_of", "error"]
+    )
+    rank = 0
+    for r in ranked(records, direction):
+        rank_text = ""
+        if r.state == COMPLETE and r.value is not None:
+            rank += 1
+            rank_text = str(rank)
+        writer.writerow(
+            [rank_text, r.number, r.state, _exact(r.value)]
+            + [_exact(r.params.get(n)) for n in names]
+            + [_cell(r.epochs), _num(r.duration_s, 1), _cell(r.run_dir)]
+            + [_cell(r.duplicate_of), _cell(r.error)]
+        )
+    return out.getvalue()
+
+
+def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int = 10) -> str:
+    """A short fixed-width table for the console."""
+    rows = ranked(records, direction)[:top]
+    names = sorted({k for r in rows for k in r.params})
+    header = ["#", "state", "value", *names, "epochs", "time_s"]
+    body = [
+        [str(r.number), r.state, _num(r.value), *(_cell(r.params.get(n)) for n in names)]
+        + [_cell(r.epochs), _num(r.duration_s, 1)]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        for row in [header, *body]
+    ]
+    counts = {s: sum(r.state == s for r in records) for s in (COMPLETE, PRUNED, FAIL, RUNNING)}
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
+    return "\n".join([f"{len(records)} trials ({summary}); best {min(top, len(rows))}:", *lines])
+
+
+def write_reports(
+    sweep_dir: Path,
+    records: Sequence[TrialRecord],
+    *,
+    direction: str,
+    study_name: str,
+    sweeper: str,
+    rerun_command: Sequence[str],
+    plot: bool = False,
+) -> None:
+    """Refresh leaderboard.csv and best.yaml (and the history PNG when ``plot``)."""
+    sweep_dir = Path(sweep_dir)
+    _atomic_write(sweep_dir / LEADERBOARD, leaderboard_csv(records, direction))
+    best = best_record(records, direction)
+    if best is not None:
+        doc = {
+            "study_name": study_name,
+            "sweeper": sweeper,
+            "direction": direction,
+            "trial": best.number,
+            "value": best.value,
+            "params": best.params,
+            "run_dir": best.run_dir,
+            "overrides": list(best.overrides),
+            "command": shlex.join([*rerun_command, *best.overrides]),
+        }
+        _atomic_write(sweep_dir / BEST, yaml.safe_dump(doc, sort_keys=False))
+    if plot:
+        plot_history(sweep_dir / HISTORY_PNG, records, direction, title=study_name)
+
+
+def plot_history(path: Path, records: Sequence[TrialRecord], direction: str, title: str) -> None:
+    """Objective per trial, coloured by state, with the best-so-far line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    colors = {COMPLETE: "tab:blue", PRUNED: "tab:orange"}
+    for state, color in colors.items():
+        pts = [(r.number, r.value) for r in records if r.state == state and r.value is not None]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.scatter(xs, ys, s=18, color=color, label=state.lower(), zorder=3)
+    done = sorted(
+        (r.number, r.value) for r in records if r.state == COMPLETE and r.value is not None
+    )
+    if done:
+        pick = max if direction == "maximize" else min
+        best, xs, ys = None, [], []
+        for number, value in done:
+            best = value if best is None else pick(best, value)
+            xs.append(number)
+            ys.append(best)
+        ax.step(xs, ys, where="post", color="tab:red", label="best so far", zorder=2)
+    failed = [r.number for r in records if r.state == FAIL]
+    for number in failed:
+        ax.axvline(number, color="0.85", lw=0.8, zorder=1)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"objective ({direction})")
+    failed_note = f", {len(failed)} failed (grey lines)" if failed else ""
+    ax.set_title(f"{title}: {len(records)} trials{failed_note}")
+    if done or any(r.state == PRUNED for r in records):
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _num(value: float | None, digits: int = 6) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}g}" if digits != 1 else f"{value:.1f}"
+
+
+def _exact(value: Any) -> str:
+    """Full precision for machine-read columns."""
+    return repr(value) if isinstance(value, float) else _cell(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("\n", " ")

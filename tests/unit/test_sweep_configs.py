@@ -1,0 +1,147 @@
+"""The shipped configs: sweeper/launcher YAMLs instantiate, named sweeps compose and parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from emotion_lab.sweep.base import seed_for
+from emotion_lab.sweep.hyperopt_sweeper import HyperoptSweeper
+from emotion_lab.sweep.optuna_sweeper import OptunaSweeper
+from emotion_lab.sweep.space import Kind, parse_search_space
+
+REPO = Path(__file__).resolve().parents[2]
+SWEEPS = REPO / "sweeps"
+CONF = REPO / "conf"
+
+
+def _compose(name: str, overrides: tuple[str, ...] = ()):
+    if not (CONF / "train.yaml").exists():
+        pytest.skip("conf/train.yaml is not there")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(SWEEPS), version_base="1.3"):
+        try:
+            return compose(
+                config_name=name,
+                overrides=[f"hydra.searchpath=[file://{CONF}]", *overrides],
+                return_hydra_config=True,
+            )
+        except Exception as exc:  # an experiment the sweep names may not exist yet
+            if "Could not find 'experiment/" in str(exc):
+                pytest.skip(str(exc).splitlines()[0])
+            raise
+
+
+def _sweeper_kwargs(cfg) -> dict:
+    node = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
+    node.pop("_target_")
+    return node
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SWEEPS.glob("*.yaml")))
+def test_named_sweep_composes(name: str) -> None:
+    cfg = _compose(name)
+    kind = cfg.hydra.runtime.choices["hydra/sweeper"]
+    sweeper_cls = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind]
+    sweeper = sweeper_cls(**_sweeper_kwargs(cfg))  # every key is one the sweeper accepts
+    assert sweeper.study_name == name
+    space = parse_search_space(sweeper.params)
+    assert space.dimensions
+    sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir")
+    assert sweep_dir == f"outputs/sweeps/{name}/{kind}"
+    if sweeper.sampler == "grid":
+        assert space.grid_size() <= sweeper.n_trials
+
+
+def test_default_sweep_is_the_four_knobs() -> None:
+    cfg = _compose("default")
+    space = parse_search_space(cfg.hydra.sweeper.params)
+    beta, margin, lr, init = (
+        space.dimension(k) for k in ("loss.beta", "loss.margin", "optimizer.lr", "init")
+    )
+    assert (beta.kind, beta.low, beta.high, beta.log) == (Kind.FLOAT, 0.0, 1.0, False)
+    assert (margin.low, margin.high) == (1.0, 10.0)
+    assert (lr.low, lr.high, lr.log) == (1e-4, 1e-1, True)
+    assert init.choices == ("glorot_uniform", "he_normal", "lecun_normal")
+    for choice in init.choices:
+        assert (CONF / "init" / f"{choice}.yaml").is_file()
+    hyperopt = _compose("default", ("hydra/sweeper=hyperopt",))
+    assert hyperopt.hydra.runtime.choices["hydra/sweeper"] == "hyperopt"
+    HyperoptSweeper(**_sweeper_kwargs(hyperopt))  # SWEEPER=hyperopt takes the same study file
+
+
+def test_vire_space_is_table_3() -> None:
+    raw = OmegaConf.load(SWEEPS / "vire_hyperopt.yaml").hydra.sweeper.params
+    space = parse_search_space(raw)
+    assert space.dimension("optimizer.lr").choices == (1e-4, 1e-3, 1e-2)
+    assert space.dimension("data.batch_size").choices == (8, 16, 32, 64, 128)
+    assert space.dimension("trainer.max_epochs").choices == (25, 50, 100, 150)
+    assert space.grid_size() == 3 * 5 * 4 * 3
+
+
+def test_s000_grid_is_the_papers() -> None:
+    raw = OmegaConf.load(SWEEPS / "s000_beta_margin.yaml").hydra.sweeper.params
+    space = parse_search_space(raw)
+    assert space.dimension("loss.beta").grid() == [0, 0.1, 0.3, 0.4, 0.5, 0.8, 1]
+    assert space.dimension("loss.margin").grid() == [1, 1.5, 3, 5, 10]
+
+
+def test_default_study_name_follows_the_command() -> None:
+    a = _compose("default", ("experiment=smoke",))
+    assert a.hydra.sweeper.study_name == "default"  # named sweeps name themselves
+    GlobalHydra.instance().clear()
+    app_conf = REPO / "tests" / "fixtures_sweep" / "conf"
+    names = []
+    for overrides in (["x=1"], ["x=1", "hydra.sweeper.n_trials=99"], ["x=2"]):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(app_conf), version_base="1.3"):
+            cfg = compose(
+                "app", overrides=["hydra/sweeper=optuna", *overrides], return_hydra_config=True
+            )
+            names.append(cfg.hydra.sweeper.study_name)
+    assert names[0] == names[1] != names[2]  # budget is not identity; the overrides are
+    assert names[0].startswith("app-")
+
+
+def test_sampler_seed_is_per_trial() -> None:
+    assert seed_for(None, 3) is None
+    seeds = [seed_for(42, n) for n in range(50)]
+    assert len(set(seeds)) == 50 and seeds == [seed_for(42, n) for n in range(50)]
+
+
+def test_bad_sweeper_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="hydra.sweeper.n_trials"):
+        OptunaSweeper(n_trials=0)
+    with pytest.raises(ValueError, match="hydra.sweeper.direction"):
+        OptunaSweeper(direction="up")
+    with pytest.raises(ValueError, match="hydra.sweeper.sampler"):
+        HyperoptSweeper(sampler="grid")
+    with pytest.raises(ValueError, match="MongoDB"):
+        HyperoptSweeper(storage="sqlite:///x.db")
+    with pytest.raises(ValueError, match="max_failure_rate"):
+        OptunaSweeper(max_failure_rate=1.5)
+
+
+def test_launcher_configs_compose() -> None:
+    app_conf = REPO / "tests" / "fixtures_sweep" / "conf"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(app_conf), version_base="1.3"):
+        slurm = compose(
+            "app",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        ).hydra.launcher
+        process = compose("app", overrides=["hydra/launcher=process"], return_hydra_config=True)
+    assert slurm._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (slurm.partition, slurm.gpus_per_node, slurm.tasks_per_node) == ("gpu", 1, 1)
+    assert slurm.timeout_min == 120
+    from emotion_lab.sweep.process_launcher import ProcessLauncher
+
+    node = OmegaConf.to_container(process.hydra.launcher)
+    assert node.pop("_target_") == "hydra_plugins.emotion_lab_sweep.ProcessLauncher"
+    launcher = ProcessLauncher(**node)
+    assert (launcher.gpus, launcher.gpus_per_job, launcher.cpus_per_job) == ("auto", 1, None)

@@ -1,0 +1,47 @@
+"""The Hyperopt sweeper: minimising, and resuming from its pickled trials after a kill."""
+
+from __future__ import annotations
+
+import pickle
+import signal
+
+from tests.fixtures_sweep.runner import (
+    best,
+    explain,
+    kill_during_trial,
+    leaderboard,
+    run_sweep,
+    start_sweep,
+)
+
+ARGS = (
+    "x=interval(0,1)",
+    "cat=a,b,c",
+    "hydra.sweeper.n_trials=5",
+    "hydra.sweeper.seed=11",
+    "hydra.sweeper.direction=minimize",
+    "sleep_s=0.15",
+)
+
+
+def test_hyperopt_resume_after_kill_and_minimize(tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    proc = start_sweep(sweep_dir, *ARGS, sweeper="hyperopt")
+    kill_during_trial(proc, sweep_dir, 2)
+    assert proc.returncode == -signal.SIGKILL
+    with (sweep_dir / "hyperopt_trials.pkl").open("rb") as fh:
+        saved = pickle.load(fh)
+    assert [d["tid"] for d in saved.trials] == [0, 1, 2]  # trial 2 was saved before it ran
+
+    proc = run_sweep(sweep_dir, *ARGS, sweeper="hyperopt")
+    assert proc.returncode == 0, explain(proc)
+    rows = leaderboard(sweep_dir)
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert rows[2]["error"].startswith("stale:")
+    assert all((sweep_dir / str(n)).is_dir() for n in range(5))
+    assert len({(r["x"], r["cat"]) for r in rows}) == 5
+    values = [float(r["value"]) for r in rows if r["state"] == "COMPLETE"]
+    assert best(sweep_dir)["value"] == min(values)
+    with (sweep_dir / "hyperopt_trials.pkl").open("rb") as fh:
+        done = [d["result"] for d in pickle.load(fh).trials if d["result"]["status"] == "ok"]
+    assert [r["loss"] for r in done] == [r["value"] for r in done]  # minimised: loss = value
