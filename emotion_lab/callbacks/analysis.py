@@ -93,7 +93,7 @@ class TestAnalysis(pl.Callback):
                 figures_dir / "umap.png",
             )
         curves = self._metrics_csv(trainer)
-        if curves is not None:
+        if curves is not None and trainer.current_epoch > 0:  # evaluate-only runs have no curves
             images["training_curves"] = plots.save_figure(
                 plots.plot_training_curves(curves), figures_dir / "training_curves.png"
             )
