@@ -35,10 +35,7 @@ def plain_pytorch(
     for step, (images, labels) in enumerate(datamodule.train_dataloader()):
         if step == steps:
             break
-        x = images.float().div_(255)
-        if datamodule.augmentation is not None:
-            x = datamodule.augmentation(x)
-        x = datamodule.normalize(x)
+        x = datamodule.prepare_batch(images, train=True)
         embedding = model.forward_features(x)
         loss = loss_fn(model.forward_head(embedding), embedding, labels)["loss"]
         optimizer.zero_grad(set_to_none=True)
@@ -76,10 +73,7 @@ def data_loading(datamodule: EmotionDataModule, steps: int) -> float:
     for step, (images, labels) in enumerate(datamodule.train_dataloader()):
         if step == steps:
             break
-        x = images.float().div_(255)
-        if datamodule.augmentation is not None:
-            x = datamodule.augmentation(x)
-        datamodule.normalize(x)
+        datamodule.prepare_batch(images, train=True)
         seen += len(labels)
     return seen / (time.perf_counter() - start)
 

@@ -242,11 +242,15 @@ class EmotionDataModule(pl.LightningDataModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare_batch(images, train=training), labels
+
+    def prepare_batch(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        """uint8 batch → float in [0, 1] → augmentation (training only) → normalisation."""
         x = images.float().div_(255)
-        trainer = self.trainer
-        if self.augmentation is not None and trainer is not None and trainer.training:
+        if train and self.augmentation is not None:
             x = self.augmentation(x)
-        return self.normalize(x), labels
+        return self.normalize(x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self._mean is not None:
