@@ -49,7 +49,9 @@ class BestWeightsEarlyStopping(pl.Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Not on_validation_epoch_end: Lightning runs callbacks' epoch-end hooks before the
+        # module's, where epoch metrics such as val/acc are logged, so they would be one epoch old.
         if not self.enabled or trainer.sanity_checking:
             return
         value = trainer.callback_metrics.get(self.monitor)

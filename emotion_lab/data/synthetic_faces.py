@@ -13,7 +13,6 @@ chunk of images at once, with one-pixel analytic anti-aliasing; there is no per-
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import tempfile
@@ -24,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import ImageSet, OnBadSample, Split
 from emotion_lab.data.formats.cache import progress as progress_bar
 
@@ -54,6 +52,9 @@ PROTOTYPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "neutral": ((), ()),
 }
 _OPTIONAL_AU_PROB = 0.5
+# Bump whenever a change to this module changes the images or labels a seed produces: it is part
+# of the cached CSV's name.
+GENERATOR_VERSION = 2
 # Images are rendered in fixed-size chunks: small enough to stay in cache, and fixed so that the
 # noise drawn per chunk (and hence the output) depends on the seed alone.
 _CHUNK = 500
@@ -684,8 +685,11 @@ def _check_fractions(split_fractions: tuple[float, float, float]) -> tuple[float
 
 
 def csv_filename(n: int, seed: int, label_noise: float) -> str:
-    """The name under which a data root caches the CSV for these settings."""
-    return f"synthetic_fer2013_n{n}_s{seed}_ln{label_noise}.csv"
+    """The name under which a data root caches the CSV for these settings and this generator.
+
+    ``GENERATOR_VERSION`` is in the name so that a changed renderer never reuses a stale file.
+    """
+    return f"synthetic_fer2013_v{GENERATOR_VERSION}_n{n}_s{seed}_ln{label_noise}.csv"
 
 
 @contextmanager
@@ -733,45 +737,6 @@ def _csv_row(label: int, pixels: np.ndarray, usage: str) -> str:
     return f"{label},{' '.join(map(str, pixels.tolist()))},{usage}\n"
 
 
-def read_fer2013_csv(csv_path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Minimal reader for the CSV written above: split -> (images uint8 n×48×48, labels int64)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: no such CSV file")
-    rows: dict[str, tuple[list[np.ndarray], list[int]]] = {s: ([], []) for s in USAGE_BY_SPLIT}
-    with open(csv_path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header != ["emotion", "pixels", "Usage"]:
-            raise DataError(f"{csv_path}: header must be emotion,pixels,Usage, got {header}")
-        for row_no, row in enumerate(reader, start=2):
-            if len(row) != 3:
-                raise DataError(f"{csv_path}: row {row_no} has {len(row)} fields, expected 3")
-            label_text, pixels, usage = row
-            if usage not in SPLIT_BY_USAGE:
-                raise DataError(f"{csv_path}: row {row_no} has unknown Usage {usage!r}")
-            if not label_text.isdigit() or int(label_text) >= len(CLASSES):
-                raise DataError(f"{csv_path}: row {row_no} has bad emotion {label_text!r}")
-            try:
-                values = np.array(pixels.split(), dtype=np.int64)
-            except ValueError:
-                raise DataError(f"{csv_path}: row {row_no} has non-integer pixels") from None
-            if values.size != IMAGE_SIZE * IMAGE_SIZE or values.min() < 0 or values.max() > 255:
-                raise DataError(
-                    f"{csv_path}: row {row_no} needs {IMAGE_SIZE * IMAGE_SIZE} pixels in 0-255"
-                )
-            images, labels = rows[SPLIT_BY_USAGE[usage]]
-            images.append(values.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
-            labels.append(int(label_text))
-    return {
-        split: (
-            np.stack(images) if images else np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
-            np.array(labels, dtype=np.int64),
-        )
-        for split, (images, labels) in rows.items()
-    }
-
-
 def export_image_folders(csv_path: str | Path, root: str | Path) -> Path:
     """Write ``root/<split>/<class>/<index>.png`` from the CSV, as the folder loader expects.
 
@@ -783,16 +748,20 @@ def export_image_folders(csv_path: str | Path, root: str | Path) -> Path:
     root = Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise FileExistsError(f"{root}: already exists and is not empty; remove it or pick another")
-    data = read_fer2013_csv(csv_path)
+    from emotion_lab.data.formats.fer2013_csv import parse_fer2013_csv
+
+    data = parse_fer2013_csv(Path(csv_path), len(CLASSES))
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     os.chmod(tmp, _DIR_MODE)
     try:
-        for split, (images, labels) in data.items():
+        for split, decoded in data.items():
             for name in CLASSES:
                 (tmp / split / name).mkdir(parents=True)
-            for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-                Image.fromarray(image, mode="L").save(tmp / split / CLASSES[label] / f"{i:05d}.png")
+            for i, (image, label) in enumerate(zip(decoded.images, decoded.labels, strict=True)):
+                Image.fromarray(image[..., 0], mode="L").save(
+                    tmp / split / CLASSES[label] / f"{i:05d}.png"
+                )
         if root.exists():
             root.rmdir()
         os.replace(tmp, root)

@@ -14,11 +14,17 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-def run_cli(module: str, *overrides: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    module: str, *overrides: str, cwd: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", module, *overrides],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -34,8 +40,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smoke_run(workdir: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     run_dir = workdir / "run1"
     result = run_cli(
-        "emotion_lab.train", "experiment=smoke", f"paths.data_dir={workdir / 'data'}",
-        f"hydra.run.dir={run_dir}", cwd=workdir,
+        "emotion_lab.train",
+        "experiment=smoke",
+        f"paths.data_dir={workdir / 'data'}",
+        f"hydra.run.dir={run_dir}",
+        cwd=workdir,
     )
     return run_dir, result
 
@@ -57,7 +66,9 @@ def test_run_leaves_checkpoint_metrics_wandb_and_report(smoke_run):
 
 def test_checkpoint_carries_config_and_centers(smoke_run):
     run_dir, _ = smoke_run
-    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(
+        run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False
+    )
     assert checkpoint["emotion_lab"]["config"]["model"]["name"] == "vire_cnn"
     assert checkpoint["emotion_lab"]["classes"][3] == "happy"
     assert "loss.center.centers" in checkpoint["state_dict"]
@@ -67,8 +78,12 @@ def test_same_seed_same_metrics(smoke_run, workdir):
     run_dir, _ = smoke_run
     again = workdir / "run2"
     run_cli(
-        "emotion_lab.train", "experiment=smoke", f"paths.data_dir={workdir / 'data'}",
-        f"hydra.run.dir={again}", "logger=csv", cwd=workdir,
+        "emotion_lab.train",
+        "experiment=smoke",
+        f"paths.data_dir={workdir / 'data'}",
+        f"hydra.run.dir={again}",
+        "logger=csv",
+        cwd=workdir,
     )
 
     def last_test_row(path: Path) -> str:
@@ -83,8 +98,12 @@ def test_same_seed_same_metrics(smoke_run, workdir):
 def test_evaluate_reproduces_test_accuracy(smoke_run, workdir):
     run_dir, train_result = smoke_run
     result = run_cli(
-        "emotion_lab.evaluate", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}",
-        f"hydra.run.dir={workdir / 'eval'}", "logger=csv", "callbacks.analysis.umap=false", cwd=workdir,
+        "emotion_lab.evaluate",
+        f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}",
+        f"hydra.run.dir={workdir / 'eval'}",
+        "logger=csv",
+        "callbacks.analysis.umap=false",
+        cwd=workdir,
     )
     assert (workdir / "eval" / "report.md").is_file()
     assert "test/acc" in result.stdout
@@ -93,8 +112,14 @@ def test_evaluate_reproduces_test_accuracy(smoke_run, workdir):
 def test_multirun_gives_each_job_its_own_grouped_wandb_run(workdir):
     sweep_dir = workdir / "multi"
     run_cli(
-        "emotion_lab.train", "-m", "experiment=smoke", "optimizer.lr=0.01,0.001", "test=false",
-        f"paths.data_dir={workdir / 'data'}", f"hydra.sweep.dir={sweep_dir}", cwd=workdir,
+        "emotion_lab.train",
+        "-m",
+        "experiment=smoke",
+        "optimizer.lr=0.01,0.001",
+        "test=false",
+        f"paths.data_dir={workdir / 'data'}",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=workdir,
     )
     runs = sorted(sweep_dir.glob("*/wandb/offline-run-*"))
     assert len(runs) == 2 and runs[0].name != runs[1].name
@@ -105,8 +130,13 @@ def test_multirun_gives_each_job_its_own_grouped_wandb_run(workdir):
 
 def test_bad_config_value_is_one_line(workdir):
     result = run_cli(
-        "emotion_lab.train", "experiment=smoke", "data.batch_size=0", f"paths.data_dir={workdir / 'data'}",
-        f"hydra.run.dir={workdir / 'bad'}", cwd=workdir, check=False,
+        "emotion_lab.train",
+        "experiment=smoke",
+        "data.batch_size=0",
+        f"paths.data_dir={workdir / 'data'}",
+        f"hydra.run.dir={workdir / 'bad'}",
+        cwd=workdir,
+        check=False,
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -224,7 +224,7 @@ def test_sample_grid_and_cli(tmp_path: Path) -> None:
         assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 400
     sf.main(["--out", str(tmp_path / "data"), "--n", "300", "--seed", "2", "--folders",
              str(tmp_path / "folders")])  # fmt: skip
-    csv_path = tmp_path / "data" / "synthetic_fer2013_n300_s2_ln0.05.csv"
+    csv_path = tmp_path / "data" / f"synthetic_fer2013_v{sf.GENERATOR_VERSION}_n300_s2_ln0.05.csv"
     assert len(_read_csv(csv_path)) == 300
     assert len(list((tmp_path / "folders").glob("*/*/*.png"))) == 300
     with pytest.raises(SystemExit):
@@ -234,9 +234,8 @@ def test_sample_grid_and_cli(tmp_path: Path) -> None:
 def test_synthetic_source_generates_once_and_reads_back_through_fer2013_loader(
     tmp_path: Path,
 ) -> None:
-    pytest.importorskip("emotion_lab.data.formats.fer2013_csv")
     source = SyntheticFer2013(tmp_path, n=N, seed=3)
-    csv_path = tmp_path / "synthetic_fer2013_n700_s3_ln0.05.csv"
+    csv_path = tmp_path / f"synthetic_fer2013_v{sf.GENERATOR_VERSION}_n700_s3_ln0.05.csv"
     assert source.classes == CLASSES
     assert not csv_path.exists()  # lazily, on first use
     assert source.available_splits() == ("train", "val", "test")
