@@ -45,14 +45,14 @@ def build_sampler(
 
 
 def build_pruner(name: str, options: Mapping[str, Any] | None = None) -> optuna.pruners.BasePruner:
-    """Pruner ``name``; ``none`` never prunes but the trials still report their curves."""
+    """Pruner ``name``; ``none`` never prunes but the trials still report their curves.
+
+    ``none`` ignores ``pruner_kwargs`` so that a study's pruning can be switched off with one
+    override (``hydra.sweeper.pruner=none``) without also clearing its options.
+    """
     kwargs = dict(options or {})
     try:
         if name == "none":
-            if kwargs:
-                raise ValueError(
-                    f"hydra.sweeper.pruner_kwargs: pruner=none takes no options {kwargs}"
-                )
             return optuna.pruners.NopPruner()
         if name == "median":
             return optuna.pruners.MedianPruner(**kwargs)

@@ -99,7 +99,8 @@ def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int 
     ]
     counts = {s: sum(r.state == s for r in records) for s in (COMPLETE, PRUNED, FAIL, RUNNING)}
     summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
-    return "\n".join([f"{len(records)} trials ({summary}); best {min(top, len(rows))}:", *lines])
+    shown = f"top {len(rows)} of {len(records)}" if len(rows) < len(records) else "all"
+    return "\n".join([f"{len(records)} trials ({summary}); {shown}, best first:", *lines])
 
 
 def write_reports(

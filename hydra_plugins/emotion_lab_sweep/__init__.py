@@ -21,47 +21,47 @@ from emotion_lab.sweep.naming import register_resolvers
 register_resolvers()
 
 
-class OptunaSweeper(Sweeper):
+def _implementation(module: str, name: str, kwargs: dict[str, Any]) -> Any:
+    """Import ``emotion_lab.sweep.<module>`` on first use and build its ``name`` from ``kwargs``."""
+    from importlib import import_module
+
+    return getattr(import_module(f"emotion_lab.sweep.{module}"), name)(**kwargs)
+
+
+class _ForwardingSweeper(Sweeper):
+    """A Hydra ``Sweeper`` that hands every call to the implementation named by ``_impl``."""
+
+    _impl: tuple[str, str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.impl = _implementation(*self._impl, kwargs)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.impl.sweep(arguments)
+
+
+class OptunaSweeper(_ForwardingSweeper):
     """``hydra/sweeper=optuna``: see :mod:`emotion_lab.sweep.optuna_sweeper`."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        from emotion_lab.sweep.optuna_sweeper import OptunaSweeper as Impl
-
-        self.impl = Impl(**kwargs)
-
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
-        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
-
-    def sweep(self, arguments: list[str]) -> Any:
-        return self.impl.sweep(arguments)
+    _impl = ("optuna_sweeper", "OptunaSweeper")
 
 
-class HyperoptSweeper(Sweeper):
+class HyperoptSweeper(_ForwardingSweeper):
     """``hydra/sweeper=hyperopt``: see :mod:`emotion_lab.sweep.hyperopt_sweeper`."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        from emotion_lab.sweep.hyperopt_sweeper import HyperoptSweeper as Impl
-
-        self.impl = Impl(**kwargs)
-
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
-        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
-
-    def sweep(self, arguments: list[str]) -> Any:
-        return self.impl.sweep(arguments)
+    _impl = ("hyperopt_sweeper", "HyperoptSweeper")
 
 
 class ProcessLauncher(Launcher):
     """``hydra/launcher=process``: see :mod:`emotion_lab.sweep.process_launcher`."""
 
     def __init__(self, **kwargs: Any) -> None:
-        from emotion_lab.sweep.process_launcher import ProcessLauncher as Impl
-
-        self.impl = Impl(**kwargs)
+        self.impl = _implementation("process_launcher", "ProcessLauncher", kwargs)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig

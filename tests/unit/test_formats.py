@@ -133,7 +133,7 @@ def test_csv_skip_mode_keeps_good_rows_and_warns_once(tmp_path: Path, caplog) ->
     assert data.skip_reasons[0].startswith(f"{path}:3: expected 2304 pixels")
     assert data.skip_reasons[1].startswith(f"{path}:5: label 7 outside 0..6")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"skipped 2 bad samples in {path} (first: {data.skip_reasons[0]})"]
+    assert warnings == [f"skipped 2 bad samples in {path} (train) (first: {data.skip_reasons[0]})"]
     # the cached split remembers what was skipped
     again = Fer2013Csv(path, on_bad_sample="skip").load("train")
     assert again.skipped == 2 and again.skip_reasons == data.skip_reasons

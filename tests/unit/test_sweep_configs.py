@@ -19,21 +19,29 @@ SWEEPS = REPO / "sweeps"
 CONF = REPO / "conf"
 
 
-def _compose(name: str, overrides: tuple[str, ...] = ()):
-    if not (CONF / "train.yaml").exists():
-        pytest.skip("conf/train.yaml is not there")
+def _compose(name: str, overrides: tuple[str, ...] = (), config_dir: Path = SWEEPS):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(SWEEPS), version_base="1.3"):
-        try:
-            return compose(
-                config_name=name,
-                overrides=[f"hydra.searchpath=[file://{CONF}]", *overrides],
-                return_hydra_config=True,
-            )
-        except Exception as exc:  # an experiment the sweep names may not exist yet
-            if "Could not find 'experiment/" in str(exc):
-                pytest.skip(str(exc).splitlines()[0])
-            raise
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return compose(
+            config_name=name,
+            overrides=[f"hydra.searchpath=[file://{CONF}]", *overrides],
+            return_hydra_config=True,
+        )
+
+
+@pytest.mark.parametrize("sweeper", ["optuna", "hyperopt"])
+def test_ad_hoc_sweep_folder_is_the_study_folder_so_a_rerun_resumes(sweeper: str) -> None:
+    cfg = _compose("train", (f"hydra/sweeper={sweeper}", "loss.beta=0.3"), config_dir=CONF)
+    study = cfg.hydra.sweeper.study_name
+    assert cfg.hydra.sweep.dir == f"outputs/sweeps/{study}/{sweeper}"
+    again = _compose("train", (f"hydra/sweeper={sweeper}", "loss.beta=0.3"), config_dir=CONF)
+    assert again.hydra.sweeper.study_name == study
+
+
+def test_plain_multirun_keeps_timestamped_folders() -> None:
+    cfg = _compose("train", (), config_dir=CONF)
+    assert cfg.hydra.sweep.dir.startswith("outputs/train/multiruns/")
+    assert cfg.hydra.run.dir.startswith("outputs/train/runs/")
 
 
 def _sweeper_kwargs(cfg) -> dict:

@@ -24,7 +24,6 @@ from emotion_lab.data.formats.cache import (
     digest,
     file_fingerprint,
     read_cache,
-    warn_skipped,
     write_cache,
 )
 from emotion_lab.data.formats.folders import (
@@ -162,15 +161,7 @@ class AnnotationFile:
                 num_threads=self.num_threads,
             )
             write_cache(cache_file, key, data)
-        warn_skipped(str(self.path), data.skipped, data.skip_reasons)
-        return ImageSet(
-            images=data.images,
-            labels=data.labels,
-            classes=self.classes,
-            source=f"{self.path} ({split})",
-            skipped=data.skipped,
-            skip_reasons=list(data.skip_reasons),
-        )
+        return data.image_set(self.classes, f"{self.path} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
 

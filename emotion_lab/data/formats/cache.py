@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from emotion_lab.data.errors import DataError
-from emotion_lab.data.formats.base import OnBadSample, Split
+from emotion_lab.data.formats.base import ImageSet, OnBadSample, Split
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,21 @@ class DecodedSplit:
     labels: np.ndarray
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
+
+    def image_set(self, classes: tuple[str, ...], source: str) -> ImageSet:
+        """The split as loaders hand it out; dropped samples are warned about on every load,
+        cache hits included, so the count is never lost."""
+        if self.skipped:
+            first = self.skip_reasons[0] if self.skip_reasons else "?"
+            log.warning("skipped %d bad samples in %s (first: %s)", self.skipped, source, first)
+        return ImageSet(
+            images=self.images,
+            labels=self.labels,
+            classes=classes,
+            source=source,
+            skipped=self.skipped,
+            skip_reasons=list(self.skip_reasons),
+        )
 
 
 def digest(*parts: Any) -> str:
@@ -196,13 +211,6 @@ def progress(
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def warn_skipped(source: str, skipped: int, reasons: list[str]) -> None:
-    """One warning line per load that dropped samples, also on cache hits, so it is never lost."""
-    if skipped:
-        first = reasons[0] if reasons else "?"
-        log.warning("skipped %d bad samples in %s (first: %s)", skipped, source, first)
 
 
 MAX_SKIP_REASONS = 20

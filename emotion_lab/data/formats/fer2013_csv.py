@@ -27,7 +27,6 @@ from emotion_lab.data.formats.cache import (
     progress,
     read_cache,
     read_json,
-    warn_skipped,
     write_cache,
     write_json,
 )
@@ -114,15 +113,7 @@ class Fer2013Csv:
             data = parsed[split]
         else:
             log.debug("cache hit for %s %s", self.path, split)
-        warn_skipped(str(self.path), data.skipped, data.skip_reasons)
-        return ImageSet(
-            images=data.images,
-            labels=data.labels,
-            classes=self.classes,
-            source=f"{self.path} ({split})",
-            skipped=data.skipped,
-            skip_reasons=list(data.skip_reasons),
-        )
+        return data.image_set(self.classes, f"{self.path} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -33,7 +33,6 @@ from emotion_lab.data.formats.cache import (
     digest,
     progress,
     read_cache,
-    warn_skipped,
     write_cache,
 )
 
@@ -322,15 +321,7 @@ class ImageFolders:
                 num_threads=self.num_threads,
             )
             write_cache(cache_file, key, data)
-        warn_skipped(str(split_dir), data.skipped, data.skip_reasons)
-        return ImageSet(
-            images=data.images,
-            labels=data.labels,
-            classes=self.classes,
-            source=f"{self.root} ({split})",
-            skipped=data.skipped,
-            skip_reasons=list(data.skip_reasons),
-        )
+        return data.image_set(self.classes, f"{self.root} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
 
