@@ -65,6 +65,21 @@ def test_named_sweep_composes(name: str) -> None:
         assert space.grid_size() <= sweeper.n_trials
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in SWEEPS.glob("*.yaml")))
+@pytest.mark.parametrize("kind", ["optuna", "hyperopt"])
+def test_named_sweep_runs_with_either_sweeper(name: str, kind: str) -> None:
+    """``make sweep SWEEP=<name> SWEEPER=<kind>``: the study's settings suit both sweepers."""
+    cfg = _compose(name, (f"hydra/sweeper={kind}",))
+    sweeper_cls = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind]
+    if kind == "hyperopt" and cfg.hydra.sweeper.sampler == "grid":  # a grid is Optuna's alone
+        with pytest.raises(ValueError, match="hydra.sweeper.sampler: Hyperopt offers"):
+            sweeper_cls(**_sweeper_kwargs(cfg))
+        return
+    sweeper = sweeper_cls(**_sweeper_kwargs(cfg))
+    assert parse_search_space(sweeper.params).dimensions
+    assert OmegaConf.select(cfg, "hydra.sweep.dir") == f"outputs/sweeps/{name}/{kind}"
+
+
 def test_default_sweep_is_the_four_knobs() -> None:
     cfg = _compose("default")
     space = parse_search_space(cfg.hydra.sweeper.params)
