@@ -23,15 +23,13 @@ from emotion_lab.data.formats.cache import (
     check_split,
     digest,
     file_fingerprint,
-    read_cache,
-    write_cache,
 )
 from emotion_lab.data.formats.folders import (
     DEFAULT_SPLIT_DIRS,
     ImageFile,
     check_channels,
     check_image_size,
-    decode_images,
+    decode_images_cached,
     listing_digest,
 )
 
@@ -148,19 +146,18 @@ class AnnotationFile:
             (self._settings, file_fingerprint(self.path), listing_digest(self.root, files, labels))
         )
         cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
-        data = read_cache(cache_file, key)
-        if data is None:
-            data = decode_images(
-                [f.path for f in files],
-                labels,
-                image_size=self.image_size,
-                channels=self.channels,
-                bad=bad,
-                source=f"{self.path} ({split})",
-                where=where,
-                num_threads=self.num_threads,
-            )
-            write_cache(cache_file, key, data)
+        data = decode_images_cached(
+            cache_file,
+            key,
+            files,
+            labels,
+            image_size=self.image_size,
+            channels=self.channels,
+            bad=bad,
+            source=f"{self.path} ({split})",
+            where=where,
+            num_threads=self.num_threads,
+        )
         return data.image_set(self.classes, f"{self.path} ({split})")
 
     # -- internals ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -95,6 +96,22 @@ def listing_digest(root: Path, files: Sequence[ImageFile], labels: Sequence[int]
 
 def default_threads() -> int:
     return min(4, max(2, os.cpu_count() or 1))
+
+
+def decode_images_cached(
+    cache_file: Path,
+    key: str,
+    files: Sequence[ImageFile],
+    labels: Sequence[int],
+    **decode: Any,
+) -> DecodedSplit:
+    """The decoded split from ``cache_file`` when its ``key`` still matches, else decoded by
+    :func:`decode_images` (``decode`` are its keyword arguments) and cached for the next run."""
+    data = read_cache(cache_file, key)
+    if data is None:
+        data = decode_images([f.path for f in files], labels, **decode)
+        write_cache(cache_file, key, data)
+    return data
 
 
 def decode_images(
@@ -309,18 +326,17 @@ class ImageFolders:
         files, labels = self._listing(split, split_dir)
         key = f"{self._settings}:{split_dir.name}:{listing_digest(self.root, files, labels)}"
         cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
-        data = read_cache(cache_file, key)
-        if data is None:
-            data = decode_images(
-                [f.path for f in files],
-                labels,
-                image_size=self.image_size,
-                channels=self.channels,
-                bad=BadSamples(self.on_bad_sample),
-                source=str(split_dir),
-                num_threads=self.num_threads,
-            )
-            write_cache(cache_file, key, data)
+        data = decode_images_cached(
+            cache_file,
+            key,
+            files,
+            labels,
+            image_size=self.image_size,
+            channels=self.channels,
+            bad=BadSamples(self.on_bad_sample),
+            source=str(split_dir),
+            num_threads=self.num_threads,
+        )
         return data.image_set(self.classes, f"{self.root} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
