@@ -17,7 +17,6 @@ from emotion_lab.data.formats import (
     Fer2013Csv,
     ImageFolders,
 )
-from emotion_lab.data.formats import annotations as annotations_mod
 from emotion_lab.data.formats import fer2013_csv as fer_mod
 from emotion_lab.data.formats import folders as folders_mod
 from emotion_lab.data.formats.cache import CACHE_DIRNAME
@@ -489,5 +488,5 @@ def test_annotation_decode_error_names_row_and_path(tmp_path: Path, monkeypatch)
     ann.write_text("path,label,split\nimg/a.png,awe,train\n")
     bump_mtime(ann)
     good = AnnotationFile(ann, classes=CLASSES8).load("train")
-    monkeypatch.setattr(annotations_mod, "decode_images", None)  # a hit must not decode
+    monkeypatch.setattr(folders_mod, "decode_images", None)  # a hit must not decode
     assert np.array_equal(AnnotationFile(ann, classes=CLASSES8).load("train").images, good.images)
