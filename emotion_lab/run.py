@@ -66,11 +66,11 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
             result.test_metrics = _test_metrics(trainer, callbacks)
         if wandb is not None:
             result.wandb_dir = str(Path(wandb.experiment.dir).parent)
-        if summary:
-            print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
     finally:
         if wandb is not None:
             wandb.experiment.finish()
+    if summary:  # after W&B's own closing lines, so the summary is the last thing printed
+        print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
     return result
 
 
