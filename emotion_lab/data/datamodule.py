@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
 from emotion_lab.data.formats.base import DataSource, ImageSet
+from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
 from emotion_lab.data.transforms import convert_channels, resize_uint8
 
 log = logging.getLogger(__name__)
@@ -212,14 +213,32 @@ class EmotionDataModule(pl.LightningDataModule):
             (1.0 / counts)[labels], num_samples=len(labels), replacement=True
         )
 
+    def _world(self) -> tuple[int, int]:
+        """(number of ranks, this rank) of the attached trainer; (1, 0) outside DDP."""
+        trainer = self._trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
     def _loader(self, split: str, batch_size: int, train: bool) -> DataLoader:
-        sampler = self._sampler() if train else None
+        dataset = self.splits[split]
+        world, rank = self._world()
+        sampler: Sampler[int] | None
+        if train:
+            sampler = self._sampler()
+            # A last batch of one sample breaks BatchNorm in training mode; each rank sees
+            # ceil(n / ranks) samples under Lightning's padded sampler.
+            drop_last = per_rank_length(len(dataset), world) % batch_size == 1
+        else:
+            # Unpadded, contiguous shards: gathered test outputs hold each sample once, in order.
+            sampler = ContiguousShardSampler(dataset, world, rank) if world > 1 else None
+            drop_last = False
         return DataLoader(
-            self.splits[split],
+            dataset,
             batch_size=batch_size,
             shuffle=train and sampler is None,
             sampler=sampler,
-            drop_last=False,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
