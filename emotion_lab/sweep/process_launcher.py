@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -58,16 +58,8 @@ class DevicePool:
             self._cond.notify_all()
 
 
-def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
-    """GPU ids this machine offers: an explicit list, or ``auto`` (what CUDA can see)."""
-    if gpus is None or gpus == "none":
-        return []
-    if gpus != "auto":
-        if isinstance(gpus, str):
-            raise ValueError(
-                f"hydra.launcher.gpus: expected 'auto', 'none' or a list, got {gpus!r}"
-            )
-        return [str(g) for g in gpus]
+def parent_gpus() -> list[str]:
+    """GPU ids this process can use, as CUDA names them to it (``CUDA_VISIBLE_DEVICES`` entries)."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
@@ -76,6 +68,63 @@ def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
     except ImportError:
         return []
     return [str(i) for i in range(torch.cuda.device_count())]  # NVML count, no CUDA context
+
+
+def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
+    """GPU ids to hand out: all the parent sees (``auto``), none, or a list of indices into them.
+
+    An index means the parent's own numbering, as ``cuda:<index>`` would in the sweep process:
+    with ``CUDA_VISIBLE_DEVICES=4,5,6`` the list ``[0, 2]`` gives the jobs devices 4 and 6.
+    """
+    if gpus is None or gpus == "none":
+        return []
+    if isinstance(gpus, str):
+        if gpus != "auto":
+            raise ValueError(
+                f"hydra.launcher.gpus: expected 'auto', 'none' or a list, got {gpus!r}"
+            )
+        return parent_gpus()
+    seen = parent_gpus()
+    chosen: list[str] = []
+    for entry in gpus:
+        if isinstance(entry, bool) or not isinstance(entry, int):
+            raise ValueError(
+                f"hydra.launcher.gpus: entries index the GPUs this process sees, got {entry!r}"
+            )
+        if not 0 <= entry < len(seen):
+            raise ValueError(
+                f"hydra.launcher.gpus: index {entry} is out of range, this process sees "
+                f"{len(seen)} GPU(s)" + (f" ({','.join(seen)})" if seen else "")
+            )
+        if seen[entry] in chosen:
+            raise ValueError(f"hydra.launcher.gpus: index {entry} is listed twice")
+        chosen.append(seen[entry])
+    return chosen
+
+
+# Variables by which Lightning or torch.distributed would take a trial for one rank of a job that
+# a cluster manager or launcher started (SLURMEnvironment, TorchElasticEnvironment, LSF, MPI,
+# LightningEnvironment's LOCAL_RANK). A trial is a plain local process; left in place they make
+# each trial join the allocation's job, or all DDP trials share one MASTER_PORT.
+_CLUSTER_PREFIXES = (
+    "SLURM_", "SBATCH_", "SRUN_", "SALLOC_", "TORCHELASTIC_", "LSB_", "JSM_", "OMPI_", "PMI_",
+    "PMIX_",
+)  # fmt: skip
+_CLUSTER_NAMES = frozenset(
+    {
+        "LOCAL_RANK", "RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+        "ROLE_RANK", "ROLE_WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT",
+    }
+)  # fmt: skip
+
+
+def local_job_env(parent: Mapping[str, str]) -> dict[str, str]:
+    """``parent`` without the cluster and rank variables, for a job that is its own program."""
+    return {
+        key: value
+        for key, value in parent.items()
+        if key not in _CLUSTER_NAMES and not key.startswith(_CLUSTER_PREFIXES)
+    }
 
 
 class ProcessLauncher(Launcher):
@@ -145,7 +194,7 @@ class ProcessLauncher(Launcher):
             self._pool.release(devices)
 
     def _run_process(self, payload: bytes, overrides: list[str], devices: list[str]) -> JobReturn:
-        env = dict(os.environ)
+        env = local_job_env(os.environ)
         env[ENTRY_ENV] = env.get(ENTRY_ENV) or entry_module()
         if self._pool is not None and self._pool.per_job:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)

@@ -1,0 +1,127 @@
+"""The process launcher's children: plain local programs on the GPUs the parent was given."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from emotion_lab.sweep import process_launcher
+from emotion_lab.sweep.process_launcher import (
+    DevicePool,
+    ProcessLauncher,
+    local_job_env,
+    visible_gpus,
+)
+
+# What a job step of `sbatch --ntasks=2` plus a torchrun parent leave in the environment.
+ALLOCATION_ENV = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_NAME": "sweep",
+    "SLURM_NTASKS": "2",
+    "SLURM_PROCID": "1",
+    "SLURM_LOCALID": "1",
+    "SLURM_NODEID": "0",
+    "SLURM_NODELIST": "gpu-node-1",
+    "SLURM_NTASKS_PER_NODE": "2",
+    "SBATCH_PARTITION": "gpu",
+    "TORCHELASTIC_RUN_ID": "abc",
+    "LOCAL_RANK": "1",
+    "RANK": "1",
+    "WORLD_SIZE": "2",
+    "MASTER_ADDR": "gpu-node-1",
+    "MASTER_PORT": "29500",
+    "PMI_RANK": "1",
+}
+
+_DETECT = (
+    "from lightning.fabric.plugins.environments import "
+    "LightningEnvironment, SLURMEnvironment, TorchElasticEnvironment as T;"
+    "print(SLURMEnvironment.detect(), T.detect(), LightningEnvironment().creates_processes_externally)"
+)
+
+
+def test_job_env_drops_cluster_and_rank_variables() -> None:
+    parent = {**ALLOCATION_ENV, "PATH": "/usr/bin", "HOME": "/home/u", "SLURMISH": "keep"}
+    assert local_job_env(parent) == {"PATH": "/usr/bin", "HOME": "/home/u", "SLURMISH": "keep"}
+
+
+@pytest.mark.parametrize(
+    ("clean", "expected"), [(False, "True True True"), (True, "False False False")]
+)
+def test_lightning_sees_a_plain_local_process_in_the_job_env(
+    clean: bool, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in ALLOCATION_ENV.items():
+        monkeypatch.setenv(key, value)
+    import os
+
+    env = local_job_env(os.environ) if clean else dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, "-c", _DETECT], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-3:] == expected.split()
+
+
+def test_gpu_list_indexes_the_parents_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    assert visible_gpus([0, 2]) == ["4", "6"]
+    assert visible_gpus("auto") == ["4", "5", "6"]
+    assert visible_gpus("none") == []
+
+
+@pytest.mark.parametrize(
+    ("gpus", "message"),
+    [
+        ([0, 3], "hydra.launcher.gpus: index 3 is out of range, this process sees 3 GPU(s)"),
+        ([-1], "index -1 is out of range"),
+        ([1, 1], "hydra.launcher.gpus: index 1 is listed twice"),
+        (["4"], "hydra.launcher.gpus: entries index the GPUs"),
+        ("all", "hydra.launcher.gpus: expected 'auto', 'none' or a list"),
+    ],
+)
+def test_bad_gpu_lists_name_the_key(
+    gpus: Any, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        visible_gpus(gpus)
+
+
+def test_no_gpu_seen_makes_any_index_out_of_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ValueError, match="sees 0 GPU"):
+        visible_gpus([0])
+
+
+class _FakePopen:
+    """Records the environment a job process would get, and exits at once without a result."""
+
+    envs: list[dict[str, str]] = []
+
+    def __init__(self, cmd: list[str], *, stdin: Any, env: dict[str, str]) -> None:
+        self.envs.append(env)
+        self.stdin = open("/dev/null", "wb")  # noqa: SIM115 - closed by the launcher
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 1
+
+
+def test_children_get_the_mapped_gpus_and_no_allocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in ALLOCATION_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    monkeypatch.setattr(process_launcher.subprocess, "Popen", _FakePopen)
+    _FakePopen.envs = []
+    launcher = ProcessLauncher(gpus=[0, 2], gpus_per_job=1, cpus_per_job=2)
+    launcher._pool = DevicePool(visible_gpus(launcher.gpus), launcher.gpus_per_job)
+    first, second = launcher._pool.acquire(), launcher._pool.acquire()
+    for devices in (first, second):
+        ret = launcher._run_process(b"", ["x=1"], devices)
+        assert "exited with code 1" in str(ret._return_value)
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in _FakePopen.envs] == ["4", "6"]
+    for env in _FakePopen.envs:
+        assert not any(k.startswith("SLURM_") or k in ALLOCATION_ENV for k in env)
+        assert env["OMP_NUM_THREADS"] == "2"
