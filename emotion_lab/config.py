@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -18,9 +19,20 @@ def direction_to_mode(direction: str) -> str:
     return _DIRECTIONS[direction]
 
 
+def gpu_else(accelerator: str, on_gpu: Any, otherwise: Any) -> Any:
+    """``on_gpu`` when ``trainer.accelerator`` means a GPU here (``auto`` with CUDA present)."""
+    if accelerator == "auto":
+        import torch
+
+        return on_gpu if torch.cuda.is_available() else otherwise
+    return on_gpu if accelerator in ("gpu", "cuda") else otherwise
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("el.mode"):
         OmegaConf.register_new_resolver("el.mode", direction_to_mode)
+    if not OmegaConf.has_resolver("el.gpu_else"):
+        OmegaConf.register_new_resolver("el.gpu_else", gpu_else)
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"

@@ -21,6 +21,7 @@ from torchmetrics.classification import (
 )
 
 from emotion_lab.losses import EmotionLoss
+from emotion_lab.metrics.outputs import TestOutputs
 
 OptimizerFactory = Callable[..., Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -77,7 +78,7 @@ class EmotionClassifier(pl.LightningModule):
             prefix="test/",
         )
         self.test_confusion = MulticlassConfusionMatrix(num_classes=n)
-        self.test_outputs: dict[str, list[torch.Tensor]] = {}
+        self.test_outputs = TestOutputs()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -99,27 +100,35 @@ class EmotionClassifier(pl.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         terms, logits, _ = self._step(batch)
-        self.train_acc(logits.detach(), batch[1])
-        batch_size = batch[1].shape[0]
-        for name, value in terms.items():
-            self.log(
-                f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size
-            )
+        self.train_acc.update(logits.detach(), batch[1])
+        self._log_terms("train", terms, batch[1].shape[0])
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return terms["loss"]
+
+    def _log_terms(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        # sync_dist: epoch values are means over all ranks' samples, so every rank's early
+        # stopping, checkpointing and ReduceLROnPlateau see the same number.
+        for name, value in terms.items():
+            self.log(
+                f"{stage}/{name}",
+                value.detach(),
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch_size,
+                sync_dist=True,
+                prog_bar=stage == "val" and name == "loss",
+            )
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         terms, logits, _ = self._step(batch)
         self.val_metrics.update(logits, batch[1])
-        self.log("val/loss", terms["loss"], batch_size=batch[1].shape[0], prog_bar=True)
-        self.log("val/ce", terms["ce"], batch_size=batch[1].shape[0])
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=True)
-        self.val_metrics.reset()
+        self._log_terms("val", {"loss": terms["loss"], "ce": terms["ce"]}, batch[1].shape[0])
+        # Metric objects: Lightning computes them once per epoch, reduced over all ranks by
+        # torchmetrics itself, and resets them.
+        self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
-        self.test_outputs = {"embeddings": [], "labels": [], "probs": []}
+        self.test_outputs.reset()
         self.test_confusion.reset()
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -128,18 +137,16 @@ class EmotionClassifier(pl.LightningModule):
         probs = logits.float().softmax(dim=1)
         self.test_metrics.update(probs, labels)
         self.test_confusion.update(probs, labels)
-        self.log("test/loss", terms["loss"], batch_size=labels.shape[0])
-        self.test_outputs["embeddings"].append(embedding.detach().float().cpu())
-        self.test_outputs["labels"].append(labels.detach().cpu())
-        self.test_outputs["probs"].append(probs.detach().cpu())
-
-    def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute())
-        self.test_metrics.reset()
+        self._log_terms("test", {"loss": terms["loss"]}, labels.shape[0])
+        self.test_outputs.update(embedding, labels, probs)
+        self.log_dict(self.test_metrics, on_step=False, on_epoch=True)
 
     def test_results(self) -> dict[str, torch.Tensor]:
-        """Everything the analysis needs from the last test pass, gathered on the CPU."""
-        out = {key: torch.cat(parts) for key, parts in self.test_outputs.items() if parts}
+        """Everything the analysis needs from the last test pass, gathered over all ranks.
+
+        A collective under DDP: every rank must call it.
+        """
+        out = dict(self.test_outputs.compute())
         out["confusion"] = self.test_confusion.compute().cpu()
         centers = self.loss.centers
         if centers is not None:
@@ -158,6 +165,13 @@ class EmotionClassifier(pl.LightningModule):
         if self.scheduler_monitor:
             config["monitor"] = self.scheduler_monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def on_fit_start(self) -> None:
+        # Every rank starts from the run's seed (identical weights); ranks above 0 then move to
+        # their own random stream so that they do not draw rank 0's augmentations.
+        rank = self.trainer.global_rank
+        if rank > 0:
+            torch.manual_seed(torch.initial_seed() + rank)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["emotion_lab"] = {"config": self.run_config, "classes": list(self.classes)}

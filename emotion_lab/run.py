@@ -64,12 +64,13 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
             use_best = isinstance(best, ModelCheckpoint) and bool(best.best_model_path)
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
             result.test_metrics = _test_metrics(trainer, callbacks)
-        if wandb is not None:
+        if wandb is not None and trainer.is_global_zero:  # other ranks hold a dummy experiment
             result.wandb_dir = str(Path(wandb.experiment.dir).parent)
     finally:
-        if wandb is not None:
+        if wandb is not None and trainer.is_global_zero:
             wandb.experiment.finish()
-    if summary:  # after W&B's own closing lines, so the summary is the last thing printed
+    # after W&B's own closing lines, so the summary is the last thing printed; rank 0's alone
+    if summary and trainer.is_global_zero:
         print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
     return result
 

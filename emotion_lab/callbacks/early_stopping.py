@@ -66,7 +66,13 @@ class BestWeightsEarlyStopping(pl.Callback):
                 }
             return
         self.wait += 1
-        if self.wait >= self.patience:  # type: ignore[operator]
+        # One decision for all ranks (the monitored value is already reduced over them; this
+        # guards against a rank whose copy differs), so no rank trains on alone and hangs.
+        stop = trainer.strategy.reduce_boolean_decision(
+            self.wait >= self.patience,  # type: ignore[operator]
+            all=False,
+        )
+        if stop:
             trainer.should_stop = True
             log.info(
                 "early stop at epoch %d: best %s=%.4f at epoch %d",

@@ -215,7 +215,7 @@ class EmotionDataModule(pl.LightningDataModule):
 
     def _world(self) -> tuple[int, int]:
         """(number of ranks, this rank) of the attached trainer; (1, 0) outside DDP."""
-        trainer = self._trainer
+        trainer = self.trainer
         if trainer is None:
             return 1, 0
         return int(trainer.world_size), int(trainer.global_rank)

@@ -52,6 +52,10 @@ class EmotionLoss(nn.Module):
         self.center: ContrastiveCenterLoss | None = None
         if use_centers:
             self.center = ContrastiveCenterLoss(num_classes, feat_dim, margin, lambda_, center_form)
+            if self.beta == 0:
+                # The centers are only measured, never trained: a parameter that gets no gradient
+                # would make DDP wait forever for its reduction.
+                self.center.centers.requires_grad_(False)
         weight = self._resolve_weights(class_weights, class_counts, num_classes)
         self.register_buffer("class_weight", weight, persistent=False)
 

@@ -190,10 +190,14 @@ class GramEfficientNet(EmotionNet):
             net.get_submodule(tap).register_forward_hook(_TapHook(self._store, tap))
 
         probe = torch.zeros(1, in_chans, input_size, input_size)
-        executed = self._probe(probe, track=truncate)
+        self._store.stop_early = True  # which modules run before the last tap
+        executed = self._probe(probe, track=True)
+        self._store.stop_early = truncate
         if truncate:
             self._prune(executed)
             self._probe(probe, track=False)  # the pruned backbone must still reach every tap
+        else:
+            self._freeze_unused(executed)
         channels = [int(self._store.outputs[t].shape[1]) for t in taps]
         self._store.outputs.clear()
 
@@ -249,6 +253,14 @@ class GramEfficientNet(EmotionNet):
             parent, _, child = name.rpartition(".")
             if parent in needed:
                 setattr(self.backbone.get_submodule(parent), child, nn.Identity())
+
+    def _freeze_unused(self, executed: set[str]) -> None:
+        """Modules after the last tap still run (one traceable graph) but feed nothing: without
+        gradients they would stall DDP's reduction, so their parameters stop requiring them."""
+        for name, module in self.backbone.named_modules():
+            if name and name not in executed:
+                for param in module.parameters(recurse=False):
+                    param.requires_grad_(False)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         maps = self._run_backbone(x)
