@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from emotion_lab.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """A data file or sample is malformed (wrong pixel count, unknown label, unreadable image...)."""
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A data set is not where its config points; the message says what to get and where to put it."""

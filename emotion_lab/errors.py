@@ -1,0 +1,24 @@
+"""The family of errors that mean "the input is wrong", as opposed to a bug in emotion-lab.
+
+Entry points print a :class:`UserError` as one line on stderr and exit with code 2; every other
+exception keeps its traceback, so a real bug is never disguised as a bad input. Each message
+names what the user has to fix: the file and row, the path, or the config key.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input the user can fix; the message is one line naming the file, row, path or key."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config value is missing, of the wrong type or out of range; the message names the key."""
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint file cannot be read or is not what the config key expects."""
+
+
+class TrainingDiverged(UserError, ArithmeticError):
+    """The training loss became NaN or infinite; the run stops instead of ranking garbage."""
