@@ -4,7 +4,8 @@ The sweeper, every trial's job (for pruning) and other sweep workers all reach t
 the same string, so it must be absolute and self-contained:
 
 - ``sqlite:///path/optuna.db`` (the default, inside the sweep folder), or any SQLAlchemy URL
-  such as ``postgresql://user@host/db``;
+  such as ``postgresql+psycopg://user@host:5432/db`` (the ``postgres`` extra; a plain
+  ``postgresql://`` URL uses psycopg too when psycopg2 is not installed);
 - ``journal:path/optuna.journal`` for Optuna's journal file storage (safe on shared disks where
   SQLite locking is not).
 """
@@ -74,7 +75,24 @@ def _open(url: str) -> optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(
             url, engine_kwargs={"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
         )
-    return optuna.storages.RDBStorage(url)
+    return optuna.storages.RDBStorage(_with_postgres_driver(url))
+
+
+def _with_postgres_driver(url: str) -> str:
+    """``postgresql://`` means SQLAlchemy's psycopg2 driver; use psycopg 3 when only it is here."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    from importlib.util import find_spec
+
+    if find_spec("psycopg2") is not None:
+        return f"postgresql{sep}{rest}"
+    if find_spec("psycopg") is None:
+        raise ValueError(
+            f"hydra.sweeper.storage: '{url}' needs a PostgreSQL driver: "
+            "pip install 'emotion-lab[postgres]'"
+        )
+    return f"postgresql+psycopg{sep}{rest}"
 
 
 def _absolute(path: Path, base_dir: Path) -> Path:
