@@ -8,22 +8,21 @@ from omegaconf import DictConfig
 
 from emotion_lab.cli import one_line_errors
 from emotion_lab.config import register_resolvers
-from emotion_lab.cross_validation import cross_validate
-from emotion_lab.run import fit_and_test
+from emotion_lab.run_plan import execute
+from emotion_lab.validation import check_train_config
 
 register_resolvers()
 
 
 def train(cfg: DictConfig) -> float:
-    """One run, or ``cv.folds`` runs of stratified cross-validation; returns the objective."""
-    if cfg.get("cv") and cfg.cv.get("folds"):
-        return cross_validate(cfg)
-    return fit_and_test(cfg).objective
+    """The command's runs (one, or ``cv.folds`` × ``repeat.seeds``); returns the objective."""
+    return execute(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @one_line_errors
 def main(cfg: DictConfig) -> float:
+    check_train_config(cfg)
     torch.set_float32_matmul_precision("high")
     return train(cfg)
 

@@ -1,4 +1,4 @@
-"""Stratified k-fold cross-validation (cv.folds): the folds, their runs and the aggregate."""
+"""Stratified k-fold cross-validation (cv.folds) through the run plan: folds, runs, aggregate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from emotion_lab.builders import build_datamodule
 from emotion_lab.config import compose_config
-from emotion_lab.cross_validation import cross_validate, fold_config
+from emotion_lab.run_plan import execute, fold_config
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_cross_validate_runs_every_fold_and_reports_mean_and_std(
     cfg = compose_config(
         "train", [*SMOKE, "cv.folds=2", f"paths.data_dir={data_dir}"], output_dir=str(tmp_path)
     )
-    mean_objective = cross_validate(cfg)
+    mean_objective = execute(cfg)
 
     for k in range(2):
         assert (tmp_path / f"fold_{k}" / "checkpoints" / "best.ckpt").is_file()
@@ -82,4 +82,4 @@ def test_cross_validate_runs_every_fold_and_reports_mean_and_std(
 def test_one_fold_is_refused(tmp_path: Path) -> None:
     cfg = compose_config("train", [*SMOKE, "cv.folds=1"], output_dir=str(tmp_path))
     with pytest.raises(ValueError, match="cv.folds must be >= 2"):
-        cross_validate(cfg)
+        execute(cfg)
