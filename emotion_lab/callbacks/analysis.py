@@ -6,7 +6,6 @@ once per evaluation and shared by the logs, the PNGs and report.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -21,18 +20,6 @@ from emotion_lab.viz import plots
 from emotion_lab.viz.report import markdown_table, write_report
 
 log = logging.getLogger(__name__)
-
-METRICS_FILE = "test_metrics.json"
-"""Every test metric of the run, by name: what comparisons and tests read back."""
-
-
-def write_metrics(path: Path, metrics: dict[str, float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    # NaN is not JSON: a metric that could not be computed is written as null
-    clean = {k: (v if math.isfinite(v) else None) for k, v in sorted(metrics.items())}
-    tmp.write_text(json.dumps(clean, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def per_class_report(confusion: np.ndarray, classes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -86,7 +73,6 @@ class TestAnalysis(pl.Callback):
             if np.ndim(value) == 0:
                 metrics[f"test/{key}"] = float(value)
         self.metrics = metrics
-        write_metrics(self.output_dir / METRICS_FILE, metrics)
         figures_dir = self.output_dir / "figures"
         figures_dir.mkdir(parents=True, exist_ok=True)
         confusion = results["confusion"].numpy()
