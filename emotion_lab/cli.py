@@ -12,20 +12,47 @@ from typing import Any, TypeVar
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.table import Table
+
+from emotion_lab.errors import UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USER_ERRORS = (ValueError, FileNotFoundError, InstantiationException, OmegaConfBaseException)
+EXIT_USER_ERROR = 2
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    return exc
+def user_error_of(exc: BaseException) -> BaseException | None:
+    """The bad-input error behind ``exc``, or None when ``exc`` is a bug.
+
+    A :class:`UserError` anywhere is bad input. So is a ``ValueError`` that a constructor raised
+    while Hydra instantiated it from the config (Hydra wraps it in ``InstantiationException``):
+    constructors validate the config values they are given that way. Any other exception is a
+    bug and keeps its traceback.
+    """
+    if isinstance(exc, UserError):
+        return exc
+    if not isinstance(exc, InstantiationException):
+        return None
+    cause: BaseException = exc
+    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    return cause if isinstance(cause, UserError | ValueError) else None
+
+
+def one_line(exc: BaseException) -> str:
+    """``error: <message>`` on one line, whatever line breaks the message holds."""
+    return "error: " + (" ".join(str(exc).split()) or type(exc).__name__)
+
+
+def exit_on_user_error(exc: BaseException) -> None:
+    """Print a user error as one line and exit with code 2; return for anything else."""
+    cause = user_error_of(exc)
+    if cause is None or os.environ.get("EMOTION_LAB_DEBUG"):
+        return
+    print(one_line(cause), file=sys.stderr, flush=True)
+    sys.exit(EXIT_USER_ERROR)
 
 
 def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
@@ -39,14 +66,11 @@ def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as exc:
+        except Exception as exc:
             multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-            if multirun or os.environ.get("EMOTION_LAB_DEBUG"):
-                raise
-            cause = _root_cause(exc)
-            message = " ".join(str(cause).split()) or type(cause).__name__
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(2)
+            if not multirun:
+                exit_on_user_error(exc)
+            raise
 
     return wrapper
 

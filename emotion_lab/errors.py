@@ -22,3 +22,7 @@ class CheckpointError(UserError, ValueError):
 
 class TrainingDiverged(UserError, ArithmeticError):
     """The training loss became NaN or infinite; the run stops instead of ranking garbage."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file the config points to does not exist; the message names the key and the path."""

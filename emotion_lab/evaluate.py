@@ -12,7 +12,6 @@ from pathlib import Path
 
 import hydra
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,25 +25,31 @@ from emotion_lab.builders import (
 from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import one_line_errors, print_summary
 from emotion_lab.config import register_resolvers
+from emotion_lab.errors import CheckpointError, ConfigError
+from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.validation import check_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
 
 
 def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
+    """The run config saved in the checkpoint, with this command's trainer, logger, data..."""
+    check_config(cfg)
     path = Path(cfg.ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    saved = checkpoint.get("emotion_lab", {}).get("config")
-    if saved is None:
-        raise ValueError(f"ckpt_path={path}: not an emotion-lab checkpoint (no saved run config)")
+    checkpoint = read_checkpoint(path, "ckpt_path")
+    saved = (checkpoint.get("emotion_lab") or {}).get("config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(
+            f"ckpt_path={str(path)!r}: not an emotion-lab checkpoint (no saved run config)"
+        )
     run_cfg = OmegaConf.create(saved)
     for key in ("paths", "trainer", "callbacks", "logger", "seed", "task_name", "trial"):
         run_cfg[key] = cfg[key]
     run_cfg.augmentation = None
     if cfg.get("data") is not None:
         run_cfg.data = cfg.data
+    check_config(run_cfg)
     return run_cfg, checkpoint
 
 
@@ -54,7 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(run_cfg)
     trained_classes = tuple(checkpoint["emotion_lab"]["classes"])
     if datamodule.classes != trained_classes:
-        raise ValueError(
+        raise ConfigError(
             f"data={datamodule.name} has classes {list(datamodule.classes)} but the checkpoint was "
             f"trained on {list(trained_classes)}"
         )

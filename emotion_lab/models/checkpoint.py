@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
+
+from emotion_lab.errors import CheckpointError, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,7 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
 
     Only tensor data is read (``weights_only``), so a file from an untrusted source cannot run code.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"{key}={str(path)!r}: no such checkpoint file")
+    file = existing_file(path, key)
     try:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -40,12 +41,43 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for a corrupt or foreign file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{key}={str(path)!r}: cannot read weights ({reason})") from exc
+        raise CheckpointError(f"{key}={str(path)!r}: cannot read weights ({_reason(exc)})") from exc
     state = _unwrap(obj)
     if state is None:
-        raise ValueError(f"{key}={str(path)!r}: file holds no state_dict of tensors")
+        raise CheckpointError(f"{key}={str(path)!r}: file holds no state_dict of tensors")
     return state
+
+
+def read_checkpoint(path: str | Path, key: str) -> dict[str, Any]:
+    """Load a Lightning checkpoint (``last.ckpt``, ``best.ckpt``) written by emotion-lab.
+
+    A text file, a truncated download or a foreign pickle fails here with one line naming
+    ``key`` and the path, instead of an ``UnpicklingError`` or ``PytorchStreamReader`` traceback
+    from inside Lightning. The whole file is read (optimizer state and loops included), which
+    only local checkpoints of one's own runs should be trusted with.
+    """
+    file = existing_file(path, key)
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as exc:  # zip, pickle and storage errors all mean "not a checkpoint"
+        raise CheckpointError(
+            f"{key}={str(path)!r}: not a readable checkpoint ({_reason(exc)})"
+        ) from exc
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("state_dict"), Mapping):
+        raise CheckpointError(f"{key}={str(path)!r}: not a Lightning checkpoint (no state_dict)")
+    return dict(obj)
+
+
+def existing_file(path: str | Path, key: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise MissingFileError(f"{key}={str(path)!r}: no such checkpoint file")
+    return file
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _unwrap(obj: object) -> dict[str, torch.Tensor] | None:
@@ -95,7 +127,7 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str
     """Strict load with a one-line error naming ``source`` and the first offending key."""
     problem = first_mismatch(model, state)
     if problem is not None:
-        raise ValueError(f"{source}: does not match {type(model).__name__}: {problem}")
+        raise CheckpointError(f"{source}: does not match {type(model).__name__}: {problem}")
     model.load_state_dict(state, strict=True)
 
 
