@@ -165,6 +165,7 @@ class _Run:
         self.storage = open_storage(sweeper.storage_url)
         self.study_id = self.storage.get_study_id_from_name(study.study_name)
         self.errors: list[BaseException] = []
+        self.adopted: list[optuna.Trial] = []  # trials of a dead sweep whose jobs still run
 
     def execute(self) -> None:
         with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
@@ -209,6 +210,8 @@ class _Run:
             if self.sw.stopping:
                 return None
             self._fail_stale()
+            if self.adopted:
+                return self.adopted.pop(0)
             n = len(self.study.get_trials(deepcopy=False))
             if n >= self.n_trials:
                 return None
@@ -299,16 +302,29 @@ class _Run:
             if host == self.sw._host and owner == pid:
                 continue  # one of ours, in flight
             reason = None
-            if host == self.sw._host and owner is not None and not _alive(int(owner)):
+            dead = host == self.sw._host and owner is not None and not _alive(int(owner))
+            if dead:
                 reason = f"its sweep process ({host}:{owner}) died while it ran"
             elif beat is not None and now - float(beat) > self.sw.stale_after_s:
                 reason = f"no heartbeat for {now - float(beat):.0f} s"
-            if reason is None:
+            if reason is None or (dead and self._adopt(t)):
                 continue
             trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, t.number)
             self.storage.set_trial_user_attr(trial_id, "error", f"stale: {reason}")
             self._tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             log.warning(f"trial {t.number} marked failed: {reason}")
+
+    def _adopt(self, t: FrozenTrial) -> bool:
+        """Take over a trial of a dead sweep if the launcher can still reach its job (SLURM)."""
+        reattachable = getattr(self.sw.launcher, "reattachable", None)
+        if reattachable is None or not reattachable(t.number):
+            return False
+        trial = optuna.Trial(self.study, t._trial_id)
+        for key, value in (("owner_pid", os.getpid()), ("heartbeat", time.time())):
+            trial.set_user_attr(key, value)
+        self.adopted.append(trial)
+        log.warning(f"trial {t.number}: its sweep process died but its job lives; re-attaching")
+        return True
 
 
 class _Heartbeat:

@@ -214,7 +214,9 @@ class ProcessLauncher(Launcher):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                return _failed(overrides, TimeoutError(f"job ran past {self.timeout_s:.0f} s"))
+                return failed_job_return(
+                    overrides, TimeoutError(f"job ran past {self.timeout_s:.0f} s")
+                )
             except BaseException:
                 proc.kill()  # interrupted sweep: do not leave the job behind
                 raise
@@ -224,13 +226,14 @@ class ProcessLauncher(Launcher):
                 assert isinstance(ret, JobReturn)
                 return ret
             elapsed = time.monotonic() - started
-            return _failed(
+            return failed_job_return(
                 overrides,
                 RuntimeError(f"job process exited with code {code} after {elapsed:.0f} s"),
             )
 
 
-def _failed(overrides: list[str], error: BaseException) -> JobReturn:
+def failed_job_return(overrides: list[str], error: BaseException) -> JobReturn:
+    """A job's return that carries ``error``, as Hydra's own launchers leave a failed job."""
     ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
     ret.return_value = error
     ret.status = JobStatus.FAILED

@@ -16,9 +16,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from emotion_lab.sweep import slurm_config
 from emotion_lab.sweep.naming import register_resolvers
 
 register_resolvers()
+slurm_config.register()
 
 
 def _implementation(module: str, name: str, kwargs: dict[str, Any]) -> Any:
@@ -57,11 +59,13 @@ class HyperoptSweeper(_ForwardingSweeper):
     _impl = ("hyperopt_sweeper", "HyperoptSweeper")
 
 
-class ProcessLauncher(Launcher):
-    """``hydra/launcher=process``: see :mod:`emotion_lab.sweep.process_launcher`."""
+class _ForwardingLauncher(Launcher):
+    """A Hydra ``Launcher`` that hands every call to the implementation named by ``_impl``."""
+
+    _impl: tuple[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
-        self.impl = _implementation("process_launcher", "ProcessLauncher", kwargs)
+        self.impl = _implementation(*self._impl, kwargs)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -72,3 +76,18 @@ class ProcessLauncher(Launcher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         return self.impl.launch(job_overrides, initial_job_idx)
+
+
+class ProcessLauncher(_ForwardingLauncher):
+    """``hydra/launcher=process``: see :mod:`emotion_lab.sweep.process_launcher`."""
+
+    _impl = ("process_launcher", "ProcessLauncher")
+
+
+class SlurmLauncher(_ForwardingLauncher):
+    """``hydra/launcher=slurm``: see :mod:`emotion_lab.sweep.slurm_launcher`."""
+
+    _impl = ("slurm_launcher", "SlurmTrialLauncher")
+
+    def reattachable(self, job_num: int) -> bool:
+        return bool(self.impl.reattachable(job_num))
