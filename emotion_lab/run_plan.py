@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from emotion_lab.builders import run_group
 from emotion_lab.cli import print_summary
 from emotion_lab.config import direction_to_mode
+from emotion_lab.errors import ConfigError
 from emotion_lab.run import RunResult, fit_and_test
 from emotion_lab.run_records import CONFIG_FILE, write_run_record, write_sub_run_config
 from emotion_lab.stats import t_interval
@@ -51,10 +52,10 @@ def repeat_seeds(cfg: DictConfig) -> list[int] | None:
     if isinstance(spec, ListConfig | list | tuple):
         seeds = [int(s) for s in spec]
         if not seeds or len(set(seeds)) != len(seeds):
-            raise ValueError(f"repeat.seeds must be distinct seeds, got {list(spec)}")
+            raise ConfigError(f"repeat.seeds must be distinct seeds, got {list(spec)}")
         return seeds
     if isinstance(spec, bool) or not isinstance(spec, int) or spec < 1:
-        raise ValueError(f"repeat.seeds must be a count >= 1 or a list of seeds, got {spec!r}")
+        raise ConfigError(f"repeat.seeds must be a count >= 1 or a list of seeds, got {spec!r}")
     return [int(cfg.seed) + i for i in range(spec)]
 
 
@@ -62,7 +63,7 @@ def plan_runs(cfg: DictConfig) -> list[PlannedRun]:
     """Folds × seeds, folds outermost; a plain config gives one run with ``cfg.seed``."""
     folds = OmegaConf.select(cfg, "cv.folds")
     if folds is not None and int(folds) < 2:
-        raise ValueError(f"cv.folds must be >= 2 (or null for no cross-validation), got {folds}")
+        raise ConfigError(f"cv.folds must be >= 2 (or null for no cross-validation), got {folds}")
     seeds = repeat_seeds(cfg) or [int(cfg.seed)]
     fold_ids: Sequence[int | None] = [None] if folds is None else range(int(folds))
     return [PlannedRun(fold, seed) for fold in fold_ids for seed in seeds]
@@ -129,7 +130,7 @@ def aggregate_objective(values: Sequence[float], how: str, direction: str) -> fl
     """One value from a plan's objectives: mean, median, or the worst in ``direction``."""
     finite = [v for v in values if math.isfinite(v)]
     if how not in AGGREGATES:
-        raise ValueError(f"objective.aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}")
+        raise ConfigError(f"objective.aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}")
     if len(finite) < len(values) or not finite:
         return math.nan  # a diverged seed makes the whole setting suspect
     if how == "mean":

@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from emotion_lab.errors import UserError
 from emotion_lab.viz.plots import read_metrics_csv
 
 METRICS_FILE = "test_metrics.json"
@@ -32,7 +33,7 @@ STANDARD_METRICS = ("test/acc", "test/f1", "test/auroc", "test/ari", "test/nmi",
 _NOT_RUNS = {"checkpoints", "csv", "figures", "wandb", ".hydra", "compare"}
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError, ValueError):
     """Bad input to a comparison: a folder, key or metric named in a one-line message."""
 
 
