@@ -159,7 +159,7 @@ def test_launcher_configs_compose() -> None:
             return_hydra_config=True,
         ).hydra.launcher
         process = compose("app", overrides=["hydra/launcher=process"], return_hydra_config=True)
-    assert slurm._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert slurm._target_ == "hydra_plugins.emotion_lab_sweep.SlurmLauncher"
     assert (slurm.partition, slurm.gpus_per_node, slurm.tasks_per_node) == ("gpu", 1, 1)
     assert slurm.timeout_min == 120
     from emotion_lab.sweep.process_launcher import ProcessLauncher
