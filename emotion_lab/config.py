@@ -9,13 +9,15 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from emotion_lab.errors import ConfigError
+
 _DIRECTIONS = {"maximize": "max", "minimize": "min", "max": "max", "min": "min"}
 
 
 def direction_to_mode(direction: str) -> str:
     """``maximize``/``minimize`` (sweeper vocabulary) → ``max``/``min`` (Lightning vocabulary)."""
     if direction not in _DIRECTIONS:
-        raise ValueError(f"objective.direction must be 'maximize' or 'minimize', got {direction!r}")
+        raise ConfigError(f"objective.direction must be 'maximize' or 'minimize', got {direction!r}")
     return _DIRECTIONS[direction]
 
 

@@ -1,0 +1,147 @@
+"""Bad config values and unreadable checkpoints are one line naming the key; bugs keep tracebacks."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+from omegaconf import OmegaConf
+
+from emotion_lab.cli import one_line_errors, user_error_of
+from emotion_lab.config import CONFIG_DIR, compose_config
+from emotion_lab.data.errors import DataError, DatasetNotFoundError
+from emotion_lab.errors import CheckpointError, ConfigError, MissingFileError, UserError
+from emotion_lab.evaluate import load_run_config
+from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.validation import check_config, check_train_config
+
+
+def test_data_errors_belong_to_the_user_error_family():
+    assert issubclass(DataError, UserError) and issubclass(DataError, ValueError)
+    assert issubclass(DatasetNotFoundError, UserError)
+    assert issubclass(DatasetNotFoundError, FileNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("exc", "is_user_error"),
+    [
+        (ConfigError("optimizer.lr: expected a number"), True),
+        (DataError("train.csv:3: 2303 pixels"), True),
+        (ValueError("a bug's ValueError"), False),
+        (RuntimeError("a bug"), False),
+        (KeyError("a bug"), False),
+    ],
+)
+def test_only_user_errors_are_reported_as_one_line(exc, is_user_error):
+    assert (user_error_of(exc) is not None) == is_user_error
+
+
+def test_a_constructor_refusing_its_config_value_is_a_user_error():
+    wrapped = InstantiationException("Error in call to target 'x'")
+    wrapped.__cause__ = ValueError("model.width=0: must be > 0")
+    assert str(user_error_of(wrapped)) == "model.width=0: must be > 0"
+    bug = InstantiationException("Error in call to target 'x'")
+    bug.__cause__ = TypeError("unexpected keyword")
+    assert user_error_of(bug) is None
+
+
+def test_one_line_errors_exits_2_with_one_line_and_keeps_bug_tracebacks(capsys, monkeypatch):
+    monkeypatch.delenv("EMOTION_LAB_DEBUG", raising=False)
+
+    @one_line_errors
+    def bad_input() -> None:
+        raise ConfigError("trainer.max_epochs: expected an integer,\n got 'abc'")
+
+    @one_line_errors
+    def bug() -> None:
+        raise ValueError("not the user's fault")
+
+    with pytest.raises(SystemExit) as info:
+        bad_input()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "error: trainer.max_epochs: expected an integer, got 'abc'\n"
+    with pytest.raises(ValueError, match="not the user's fault"):
+        bug()
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("optimizer.lr='nan'", "optimizer.lr: expected a number, got 'nan'"),
+        ("optimizer.lr=nan", "optimizer.lr: expected a finite number"),
+        ("optimizer.lr=-1", "optimizer.lr=-1: must be > 0"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs: expected an integer, got 'abc'"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: must be >= 1"),
+        ("trainer.max_epochs=1.5", "trainer.max_epochs: expected an integer"),
+        ("data.batch_size=abc", "data.batch_size: expected an integer, got 'abc'"),
+        ("data.batch_size=0", "data.batch_size=0: must be >= 1"),
+        ("seed=x", "seed: expected an integer, got 'x'"),
+        ("trainer.limit_train_batches=0", "trainer.limit_train_batches=0: must be >= 1"),
+        ("+optimizer.betas=[0.9]", "optimizer.betas: expected two numbers"),
+        ("scheduler.interval=hourly", "scheduler.interval: expected one of"),
+        ("objective.direction=sideways", "objective.direction"),
+        ("cv.folds=1", "cv.folds=1: must be >= 2"),
+        ("loss.beta=true", "loss.beta: expected a number, got True"),
+    ],
+)
+def test_typed_check_names_the_key(override, named):
+    cfg = compose_config("train", [override])
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_mandatory_value_names_its_key():
+    cfg = OmegaConf.create({"ckpt_path": "???", "seed": 1})
+    with pytest.raises(ConfigError, match=r"^ckpt_path: Missing mandatory value"):
+        check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+)
+def test_every_shipped_experiment_passes_the_check(name):
+    check_config(compose_config("train", [f"experiment={name}"]))
+
+
+def _real_checkpoint(path: Path) -> Path:
+    torch.save({"state_dict": {"w": torch.ones(64, 64)}, "epoch": 1}, path)
+    return path
+
+
+def test_resume_checkpoint_that_is_text_or_truncated_names_ckpt_path(tmp_path):
+    text = tmp_path / "last.ckpt"
+    text.write_text("this is not a checkpoint\n")
+    truncated = _real_checkpoint(tmp_path / "cut.ckpt")
+    data = truncated.read_bytes()
+    assert zipfile.is_zipfile(truncated)
+    truncated.write_bytes(data[: len(data) // 2])
+    for bad in (text, truncated):
+        cfg = compose_config("train", [f"ckpt_path={bad}"])
+        with pytest.raises(CheckpointError) as info:
+            check_train_config(cfg)
+        message = str(info.value)
+        assert message.startswith(f"ckpt_path='{bad}': not a readable checkpoint (")
+        assert "\n" not in message
+    with pytest.raises(MissingFileError, match="ckpt_path='.*absent.ckpt': no such"):
+        read_checkpoint(tmp_path / "absent.ckpt", "ckpt_path")
+    assert read_checkpoint(_real_checkpoint(tmp_path / "ok.ckpt"), "ckpt_path")["epoch"] == 1
+
+
+def test_evaluate_refuses_text_and_foreign_checkpoints_by_key(tmp_path):
+    text = tmp_path / "best.ckpt"
+    text.write_text("hello\n")
+    cfg = compose_config("evaluate", [f"ckpt_path={text}"])
+    with pytest.raises(CheckpointError, match=r"^ckpt_path='.*best.ckpt': not a readable"):
+        load_run_config(cfg)
+    foreign = _real_checkpoint(tmp_path / "foreign.ckpt")
+    cfg = compose_config("evaluate", [f"ckpt_path={foreign}"])
+    with pytest.raises(CheckpointError, match="not an emotion-lab checkpoint"):
+        load_run_config(cfg)
+    with pytest.raises(ConfigError, match="^ckpt_path: Missing mandatory value"):
+        load_run_config(compose_config("evaluate"))
