@@ -1,17 +1,22 @@
-"""One data path for every data set: decoded uint8 arrays in memory, batches built by indexing.
+"""One data path for every data set: memory-mapped uint8 caches, batches built by indexing.
 
-A ``DataSource`` (see ``formats/``) decodes each split once into a uint8 cache; this module resizes
-and converts channels once to what the model asks for, cuts a stratified validation split when the
-data set has none, and hands out whole batches through ``__getitems__`` so that no per-sample Python
-work sits between the cache and the model. Scaling, augmentation and normalisation run on the batch
-after it reaches its device.
+A ``DataSource`` (see ``formats/``) decodes each split once into a uint8 cache; the array at the
+model's size and channels is cached too (``variants.py``), and the splits are views of those
+memory maps, so parallel trials and DDP ranks share one copy through the page cache. This module
+cuts a stratified validation split (or a fold) as an index, never a copy, and hands out whole
+batches through ``__getitems__`` so that no per-sample Python work sits between the cache and
+the model; a batch copies only its own images. Scaling, augmentation, the crop from
+``data.decode_size`` to the model's size and normalisation run on the batch on its device.
 """
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import logging
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -20,9 +25,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
+from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import DataSource, ImageSet
 from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
-from emotion_lab.data.transforms import convert_channels, resize_uint8
+from emotion_lab.data.transforms import BatchAugment
+from emotion_lab.data.variants import model_array
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +37,70 @@ SamplerKind = Literal["random", "balanced"]
 
 
 class InMemoryImages(Dataset):
-    """uint8 N×C×H×W images with int64 labels; a list of indices returns a whole batch at once."""
+    """uint8 N×C×H×W images with int64 labels; a list of indices returns a whole batch at once.
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images = images
-        self.labels = labels
+    The images are one or more ``parts`` (views of cache memory maps: one split, or train and
+    val pooled for cross-validation) and ``index`` picks this data set's rows from them, so
+    cutting, pooling and folding copy no image. ``labels`` are this data set's, in order.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor | Sequence[torch.Tensor],
+        labels: torch.Tensor,
+        index: torch.Tensor | None = None,
+    ) -> None:
+        self.parts = (images,) if isinstance(images, torch.Tensor) else tuple(images)
+        self._starts = list(itertools.accumulate((len(p) for p in self.parts), initial=0))
+        if len(labels) != self._starts[-1]:
+            raise ValueError(f"{self._starts[-1]} images but {len(labels)} labels")
+        self._all_labels = labels
+        self.index = index  # rows of the parts, in order; None = all of them
+        self.labels = labels if index is None else labels[index]
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def images(self) -> torch.Tensor:
+        """All images as one tensor: a copy, for inspection; training reads batches."""
+        return self._gather(self._rows(torch.arange(len(self))))
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.labels[index]
+        return self._gather(self._rows(torch.tensor([index])))[0], self.labels[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(indices)
-        return self.images[idx], self.labels[idx]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self._gather(self._rows(idx)), self.labels[idx]
 
-    def subset(self, indices: np.ndarray) -> InMemoryImages:
-        idx = torch.as_tensor(indices)
-        return InMemoryImages(self.images[idx], self.labels[idx])
+    def subset(self, indices: np.ndarray | torch.Tensor) -> InMemoryImages:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return InMemoryImages(self.parts, self._all_labels, self._rows(idx))
+
+    def concat(self, other: InMemoryImages) -> InMemoryImages:
+        """Both data sets, this one's rows first, still without copying images."""
+        rows = torch.cat(
+            [
+                self._rows(torch.arange(len(self))),
+                other._rows(torch.arange(len(other))) + self._starts[-1],
+            ]
+        )
+        labels = torch.cat([self._all_labels, other._all_labels])
+        return InMemoryImages((*self.parts, *other.parts), labels, rows)
+
+    def _rows(self, idx: torch.Tensor) -> torch.Tensor:
+        return idx if self.index is None else self.index[idx]
+
+    def _gather(self, rows: torch.Tensor) -> torch.Tensor:
+        """The images at ``rows`` of the concatenated parts, as one contiguous batch."""
+        if len(self.parts) == 1:
+            return self.parts[0][rows].contiguous()
+        out = torch.empty((len(rows), *self.parts[0].shape[1:]), dtype=torch.uint8)
+        for part, lo, hi in zip(self.parts, self._starts, self._starts[1:], strict=False):
+            mask = (rows >= lo) & (rows < hi)
+            if bool(mask.any()):
+                out[mask] = part[rows[mask] - lo]
+        return out
 
 
 def _keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +128,9 @@ class EmotionDataModule(pl.LightningDataModule):
         fold: int | None = None,
         num_folds: int | None = None,
         on_bad_sample: str = "error",
+        decode_size: int | None = None,
+        decode_workers: int | None = None,
+        allow_overlap: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -94,8 +149,28 @@ class EmotionDataModule(pl.LightningDataModule):
             raise ValueError(f"data.fold must be in [0, {num_folds}), got {fold}")
         if on_bad_sample not in ("error", "skip"):
             raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
-        # The source is a factory so that the bad-sample policy is one data-level key.
-        self.source = source(on_bad_sample=on_bad_sample)
+        if decode_size is not None and (
+            not isinstance(decode_size, int) or isinstance(decode_size, bool)
+            or decode_size < image_size
+        ):
+            raise ValueError(
+                f"data.decode_size must be null or an integer >= model.input_size "
+                f"({image_size}), got {decode_size!r}"
+            )
+        self.decode_size = decode_size
+        self.image_size = image_size
+        # The source is a factory so that the bad-sample policy, the size images are decoded
+        # at and the decoding pool are data-level keys, whatever the format.
+        self.source = source(
+            **_accepted(
+                source,
+                on_bad_sample=on_bad_sample,
+                image_size=self.stored_size,
+                channels=channels,
+                decode_workers=decode_workers,
+                allow_overlap=allow_overlap,
+            )
+        )
         self.name = name
         self.root = root  # where the data set lives; sources reference it, summaries print it
         self.image_size = image_size
@@ -114,6 +189,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self._std = self._stat("data.std", std, channels)
         self.splits: dict[str, InMemoryImages] = {}
         self.skipped: dict[str, int] = {}
+        """Bad samples skipped per split on disk (``on_bad_sample=skip``), plus ``no split``:
+        rows whose split could not be told, counted once. Empty when nothing was skipped."""
 
     @staticmethod
     def _stat(key: str, values: Sequence[float] | None, channels: int) -> torch.Tensor | None:
@@ -138,31 +215,57 @@ class EmotionDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def _to_tensors(self, data: ImageSet) -> InMemoryImages:
+    @property
+    def stored_size(self) -> int:
+        """Side of the images kept in the cache: ``data.decode_size`` or the model's input."""
+        return self.decode_size or self.image_size
+
+    def _load(self, split: str) -> InMemoryImages:
+        """One split on disk as a view of its cache at the stored size and the model's channels."""
+        data: ImageSet = self.source.load(split)  # type: ignore[arg-type]
         if data.skipped:
-            self.skipped[data.source] = data.skipped
-        images = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2)
-        images = resize_uint8(convert_channels(images, self.channels), self.image_size)
-        return InMemoryImages(images.contiguous(), torch.from_numpy(data.labels.astype(np.int64)))
+            self.skipped[split] = data.skipped
+        if data.unassigned:
+            self.skipped["no split"] = data.unassigned
+        array = model_array(data, self.stored_size, self.channels)
+        with warnings.catch_warnings():
+            # the memory map is read-only and stays so: batches are copies
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            images = torch.from_numpy(array).permute(0, 3, 1, 2)
+        labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64))
+        if split == "train" and data.skipped:
+            self._check_classes_left(labels, data)
+        return InMemoryImages(images, labels)
+
+    def _check_classes_left(self, labels: torch.Tensor, data: ImageSet) -> None:
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        empty = [c for c, n in zip(self.classes, counts.tolist(), strict=False) if n == 0]
+        if empty:
+            raise DataError(
+                f"{data.source}: no training images left for class(es) {', '.join(empty)} after "
+                f"skipping {data.skipped} bad samples (first: {data.skip_reasons[0]})"
+            )
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        self.skipped = {}
         available = set(self.source.available_splits())
         if "train" not in available:
-            raise ValueError(f"{type(self.source).__name__}: the data set has no train split")
-        train = self._to_tensors(self.source.load("train"))
-        test = self._to_tensors(self.source.load("test")) if "test" in available else None
-        if self.num_folds is not None:
-            pool = (
-                train
-                if "val" not in available
-                else _concat(train, self._to_tensors(self.source.load("val")))
+            where = getattr(self.source, "path", None) or getattr(self.source, "root", None)
+            present = ", ".join(sorted(available)) or "none"
+            raise DataError(
+                f"{where or type(self.source).__name__}: the data set has no train split "
+                f"(splits present: {present})"
             )
+        train = self._load("train")
+        test = self._load("test") if "test" in available else None
+        if self.num_folds is not None:
+            pool = train if "val" not in available else train.concat(self._load("val"))
             train, test = self._fold(pool)
             train, val = self._cut_val(train)
         elif "val" in available:
-            val = self._to_tensors(self.source.load("val"))
+            val = self._load("val")
         else:
             train, val = self._cut_val(train)
         if test is None:
@@ -268,8 +371,21 @@ class EmotionDataModule(pl.LightningDataModule):
         """uint8 batch → float in [0, 1] → augmentation (training only) → normalisation."""
         x = images.float().div_(255)
         if train and self.augmentation is not None:
-            x = self.augmentation(x)
-        return self.normalize(x)
+            if isinstance(self.augmentation, BatchAugment):
+                x = self.augmentation(x, out_size=self.image_size)
+            else:
+                x = self.augmentation(x)
+        return self.normalize(self._center_crop(x))
+
+    def _center_crop(self, x: torch.Tensor) -> torch.Tensor:
+        """Images kept at ``data.decode_size`` reach the model's size by a central crop (what
+        evaluation does after a resize to the shorter side); a no-op otherwise."""
+        side = self.image_size
+        h, w = x.shape[-2:]
+        if (h, w) == (side, side):
+            return x
+        top, left = (h - side) // 2, (w - side) // 2
+        return x[..., top : top + side, left : left + side]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self._mean is not None:
@@ -279,5 +395,13 @@ class EmotionDataModule(pl.LightningDataModule):
         return x
 
 
-def _concat(a: InMemoryImages, b: InMemoryImages) -> InMemoryImages:
-    return InMemoryImages(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))
+def _accepted(factory: Callable[..., DataSource], **offered: Any) -> dict[str, Any]:
+    """The data-level settings ``factory`` takes (``on_bad_sample`` always): an in-memory
+    source has no decode size or pool to set."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return offered
+    return {k: v for k, v in offered.items() if k in params or k == "on_bad_sample"}

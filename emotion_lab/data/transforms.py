@@ -95,7 +95,11 @@ class RandomBrightness(nn.Module):
 
 
 class RandomResizedCrop(nn.Module):
-    """Crop a random area/aspect per image and resize it back to the input size."""
+    """Crop a random area/aspect per image and resize it to ``out_size`` (default: the input
+    size), so that images kept larger than the model (``data.decode_size``) are cropped from
+    their full resolution."""
+
+    sets_size = True
 
     def __init__(
         self, scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3)
@@ -108,7 +112,7 @@ class RandomResizedCrop(nn.Module):
         self.scale = (float(scale[0]), float(scale[1]))
         self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_size: int | None = None) -> torch.Tensor:
         n = x.shape[0]
         area = _uniform(n, *self.scale, x)
         aspect = torch.exp(_uniform(n, *self.log_ratio, x))
@@ -118,7 +122,8 @@ class RandomResizedCrop(nn.Module):
         cy = (torch.rand(n, device=x.device, dtype=x.dtype) * 2 - 1) * (1 - h)
         zero = torch.zeros_like(w)
         theta = torch.stack([torch.stack([w, zero, cx], 1), torch.stack([zero, h, cy], 1)], dim=1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        shape = list(x.shape) if out_size is None else [*x.shape[:2], out_size, out_size]
+        grid = F.affine_grid(theta, shape, align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -136,15 +141,18 @@ class RandAugment(nn.Module):
 
 
 class BatchAugment(nn.Module):
-    """An ordered list of the ops above, applied to training batches only."""
+    """An ordered list of the ops above, applied to training batches only.
+
+    ``out_size`` is the model's input size; ops that crop (``sets_size``) produce it directly.
+    """
 
     def __init__(self, ops: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         self.ops = nn.ModuleList(ops)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_size: int | None = None) -> torch.Tensor:
         for op in self.ops:
-            x = op(x)
+            x = op(x, out_size=out_size) if getattr(op, "sets_size", False) else op(x)
         return x
 
 

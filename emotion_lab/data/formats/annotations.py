@@ -3,11 +3,14 @@
 The annotation file is the data set's definition, so a bad row anywhere fails every split in
 ``error`` mode. Images are decoded like image folders and cached under
 ``<annotation folder>/.emotion_lab_cache/<file name>-<split>-<settings>.*``.
+Repeated rows are dropped with a warning; an image given two labels, or listed in two splits
+(test images that are also training images), is an error unless ``allow_overlap`` is set.
 """
 
 from __future__ import annotations
 
-import csv
+import logging
+import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +32,13 @@ from emotion_lab.data.formats.folders import (
     ImageFile,
     check_channels,
     check_image_size,
+    check_workers,
     decode_images_cached,
     listing_digest,
 )
+from emotion_lab.data.formats.text import first_line, read_rows
+
+log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("path", "label", "split")
 SPLIT_NAMES: dict[str, Split] = {
@@ -53,6 +60,7 @@ class _Parsed:
     rows: list[_Row]
     bad: dict[Split, BadSamples]  # rows that failed but whose split is known
     nowhere: BadSamples  # rows that failed before their split could be told
+    listed: frozenset[Split]  # splits named by any row, good or bad
 
 
 class AnnotationFile:
@@ -76,7 +84,8 @@ class AnnotationFile:
         class_aliases: Mapping[str, str] | None = None,
         hint: str | None = None,
         cache_dir: str | Path | None = None,
-        num_threads: int | None = None,
+        decode_workers: int | None = None,
+        allow_overlap: bool = False,
     ) -> None:
         self.path = Path(path)
         self.root = Path(root) if root is not None else self.path.parent
@@ -85,7 +94,8 @@ class AnnotationFile:
         BadSamples(on_bad_sample)
         self.on_bad_sample = on_bad_sample
         self.hint = hint
-        self.num_threads = num_threads
+        self.decode_workers = check_workers(decode_workers)
+        self.allow_overlap = bool(allow_overlap)
         self._aliases = {k.casefold(): v for k, v in (class_aliases or {}).items()}
         self._memo: tuple[str, _Parsed] | None = None
         self._require_file()
@@ -113,8 +123,10 @@ class AnnotationFile:
         )
 
     def available_splits(self) -> tuple[Split, ...]:
-        rows = self._parse().rows
-        return tuple(s for s in SPLITS if any(r.split == s for r in rows))
+        """Splits named by any row: a split whose rows are all bad is there, and fails to load
+        with a message, instead of vanishing (and being cut from train)."""
+        listed = self._parse().listed
+        return tuple(s for s in SPLITS if s in listed)
 
     def load(self, split: Split) -> ImageSet:
         """Decoded ``split``; a cache hit costs parsing the file and one stat per image."""
@@ -136,7 +148,7 @@ class AnnotationFile:
             except OSError:
                 bad.report(f"{self.path}:{row.line}: image not found: {image}")
                 continue
-            files.append(ImageFile(image, st.st_size, st.st_mtime_ns))
+            files.append(ImageFile.of(image, st))
             labels.append(row.label)
             where.append(f"{self.path}:{row.line}")
         if not files:
@@ -156,7 +168,7 @@ class AnnotationFile:
             bad=bad,
             source=f"{self.path} ({split})",
             where=where,
-            num_threads=self.num_threads,
+            decode_workers=self.decode_workers,
         )
         return data.image_set(self.classes, f"{self.path} ({split})")
 
@@ -169,23 +181,18 @@ class AnnotationFile:
 
     def _read(self) -> tuple[list[str], list[tuple[int, list[str]]]]:
         """Header (lower-cased) and non-blank rows with their 1-based line numbers."""
-        with self.path.open(newline="", encoding="utf-8-sig") as fh:
-            first = fh.readline()
-            fh.seek(0)
-            reader = csv.reader(fh, delimiter=_delimiter(self.path, first))
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{self.path}:1: empty file; expected a header path,label,split")
-            cols = [h.strip().lower() for h in header]
-            missing = [c for c in REQUIRED_COLUMNS if c not in cols]
-            if missing:
-                raise DataError(
-                    f"{self.path}:1: header lacks column(s) {', '.join(missing)} "
-                    f"(found: {', '.join(header)})"
-                )
-            rows = [(reader.line_num, row) for row in reader if row]
-        # csv reports the line a row ends on: its own line unless a quoted field spans lines
-        return cols, rows
+        rows = read_rows(self.path, delimiter=_delimiter(self.path, first_line(self.path)))
+        _, header = next(rows, (1, None))
+        if header is None:
+            raise DataError(f"{self.path}:1: empty file; expected a header path,label,split")
+        cols = [h.strip().lower() for h in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+        if missing:
+            raise DataError(
+                f"{self.path}:1: header lacks column(s) {', '.join(missing)} "
+                f"(found: {', '.join(header)})"
+            )
+        return cols, list(rows)
 
     def _infer_classes(self) -> tuple[str, ...]:
         cols, rows = self._read()
@@ -213,6 +220,7 @@ class AnnotationFile:
         bad = {s: BadSamples(self.on_bad_sample) for s in SPLITS}
         nowhere = BadSamples(self.on_bad_sample)
         rows: list[_Row] = []
+        listed: set[Split] = set()
         folded = [c.casefold() for c in self.classes]
         for line, row in raw:
             at = f"{self.path}:{line}"
@@ -224,6 +232,7 @@ class AnnotationFile:
             if split is None:
                 nowhere.report(f"{at}: unknown split {split_text!r} (expected train, val or test)")
                 continue
+            listed.add(split)
             path_text = row[i_path].strip()
             if not path_text:
                 bad[split].report(f"{at}: empty image path")
@@ -247,9 +256,46 @@ class AnnotationFile:
                 )
                 continue
             rows.append(_Row(line, path_text, label, split))
-        parsed = _Parsed(rows, bad, nowhere)
+        parsed = _Parsed(self._check_overlap(rows), bad, nowhere, frozenset(listed))
         self._memo = (fingerprint, parsed)
         return parsed
+
+    def _check_overlap(self, rows: list[_Row]) -> list[_Row]:
+        """Drop repeated rows (warning with their count); an image with two labels or in two
+        splits is an error naming both lines, unless ``allow_overlap`` accepts it."""
+        first: dict[str, _Row] = {}
+        kept: list[_Row] = []
+        repeats: list[_Row] = []
+        for row in rows:
+            image = os.path.normpath(row.path)
+            seen = first.setdefault(image, row)
+            if seen is row:
+                kept.append(row)
+            elif (seen.label, seen.split) == (row.label, row.split):
+                repeats.append(row)
+            elif not self.allow_overlap:
+                if seen.label != row.label:
+                    what = (
+                        f"labelled {self.classes[row.label]!r} but "
+                        f"{self.classes[seen.label]!r} at line {seen.line}"
+                    )
+                else:
+                    what = f"in split {row.split!r} but also in {seen.split!r} at line {seen.line}"
+                raise DataError(
+                    f"{self.path}:{row.line}: image {row.path} is {what}; fix the file or set "
+                    "data.allow_overlap=true to accept it"
+                )
+            else:
+                kept.append(row)
+        if repeats:
+            log.warning(
+                "%s: dropped %d repeated row(s) (first: line %d, %s)",
+                self.path,
+                len(repeats),
+                repeats[0].line,
+                repeats[0].path,
+            )
+        return kept
 
 
 def _delimiter(path: Path, header_line: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -12,8 +13,23 @@ OnBadSample = Literal["error", "skip"]
 
 
 @dataclass(frozen=True)
+class CacheRef:
+    """Where a decoded split is stored (``stem``) and what it was built from (``key``), so that
+    arrays derived from it (other sizes, other channels) can be cached beside it."""
+
+    stem: Path
+    key: str
+
+
+@dataclass(frozen=True)
 class ImageSet:
-    """One split, decoded once: ``images`` is uint8 N×H×W×C (C = 1 or 3), ``labels`` int64 N."""
+    """One split, decoded once: ``images`` is uint8 N×H×W×C (C = 1 or 3), ``labels`` int64 N.
+
+    ``images`` is usually a read-only memory map of the cache file, shared by every process
+    that opens it. ``skipped`` counts this split's bad samples; ``unassigned`` counts bad rows
+    whose split could not be told (the same rows for every split of the file, so count them
+    once). ``cache`` is None when the split lives only in memory.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -21,6 +37,8 @@ class ImageSet:
     source: str
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
+    unassigned: int = 0
+    cache: CacheRef | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:

@@ -1,9 +1,14 @@
 """Decode once: decoded splits are kept as uint8 ``.npy`` arrays beside their source.
 
 A cache entry is trusted only when the fingerprint recorded with it matches the current source
-(file size + mtime, or a hash of the image listing) and the decoding settings. Anything else,
-including a damaged file, is treated as a miss and rebuilt, so a cache can never hide a change
-on disk. Failures are never cached: a bad file fails on every run in ``error`` mode.
+(size, mtime, ctime and inode of the file, or a hash of the image listing) and the decoding
+settings. Arrays are opened memory-mapped, so every process that trains on a data set (parallel
+trials, DDP ranks) shares one copy through the page cache. Each array carries a content
+checksum, verified whenever the array file changed since its last verification (a warm start
+costs one ``stat``); a damaged or overwritten array is a miss and is rebuilt, so a cache can never
+hide a change on disk. Failures are never cached: a bad file fails on every run in ``error`` mode.
+Writes go through a temp file and a rename under a per-entry lock, so concurrent builders neither
+corrupt an entry nor decode it twice; temp files left by killed writers are removed by the next.
 """
 
 from __future__ import annotations
@@ -14,21 +19,29 @@ import hashlib
 import json
 import logging
 import os
+import re
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from emotion_lab.data.errors import DataError
-from emotion_lab.data.formats.base import ImageSet, OnBadSample, Split
+from emotion_lab.data.formats.base import CacheRef, ImageSet, OnBadSample, Split
+
+try:  # POSIX; elsewhere concurrent builders each decode and the last rename wins
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when decoding changes in a way the fingerprints cannot see (resampling, EXIF handling)."""
 
 CACHE_DIRNAME = ".emotion_lab_cache"
@@ -40,6 +53,14 @@ _FILE_MODE = 0o644
 PROGRESS_MIN_ITEMS = 2000
 """Below this many items decoding is quick enough that a progress bar is only noise."""
 
+STALE_TEMP_SECONDS = 600
+"""A temp file not written to for this long is an orphan even when its writer's pid is unknown."""
+
+_CHECKSUM_CHUNK = 1 << 26
+
+VERIFY_CHECKSUMS = True
+"""Off only for the benchmark that measures what verification adds to a warm start."""
+
 
 @dataclass(frozen=True)
 class DecodedSplit:
@@ -49,13 +70,18 @@ class DecodedSplit:
     labels: np.ndarray
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
+    unassigned: int = 0
+    ref: CacheRef | None = None
 
     def image_set(self, classes: tuple[str, ...], source: str) -> ImageSet:
         """The split as loaders hand it out; dropped samples are warned about on every load,
         cache hits included, so the count is never lost."""
-        if self.skipped:
+        if self.skipped or self.unassigned:
             first = self.skip_reasons[0] if self.skip_reasons else "?"
-            log.warning("skipped %d bad samples in %s (first: %s)", self.skipped, source, first)
+            extra = f" and {self.unassigned} rows with no usable split" if self.unassigned else ""
+            log.warning(
+                "skipped %d bad samples in %s%s (first: %s)", self.skipped, source, extra, first
+            )
         return ImageSet(
             images=self.images,
             labels=self.labels,
@@ -63,6 +89,8 @@ class DecodedSplit:
             source=source,
             skipped=self.skipped,
             skip_reasons=list(self.skip_reasons),
+            unassigned=self.unassigned,
+            cache=self.ref,
         )
 
 
@@ -72,10 +100,15 @@ def digest(*parts: Any) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
+def stat_fingerprint(st: os.stat_result) -> str:
+    """Size, mtime, ctime and inode: a rewrite that restores the mtime (``cp -p``,
+    ``rsync -t``) still changes the ctime, and a replacement file has a new inode."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
 def file_fingerprint(path: Path) -> str:
-    """Size and mtime: cheap, and changes whenever the file is rewritten."""
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    """:func:`stat_fingerprint` of ``path`` (symlinks followed)."""
+    return stat_fingerprint(path.stat())
 
 
 def cache_location(source: Path, default_dir: Path, override: Path | None) -> tuple[Path, str]:
@@ -90,52 +123,160 @@ def cache_location(source: Path, default_dir: Path, override: Path | None) -> tu
     return Path(override), f"{source.name}-{tag}-"
 
 
+def array_checksum(images: np.ndarray) -> str:
+    """SHA-256 of the array's bytes (C order), read in chunks so a memory map stays unloaded."""
+    flat = np.ascontiguousarray(images).reshape(-1)
+    h = hashlib.sha256()
+    for start in range(0, flat.size, _CHECKSUM_CHUNK):
+        h.update(memoryview(flat[start : start + _CHECKSUM_CHUNK]))
+    return h.hexdigest()
+
+
 def read_cache(stem: Path, key: str) -> DecodedSplit | None:
     """The split cached at ``stem`` if it was built for exactly ``key``; None on a miss or damage.
 
-    ``<stem>.json`` holds the key, labels and skip record and names the image array
-    ``<stem>-<key hash>.npy``; the hash in the name ties the array to its key, so a hit is one
-    small JSON read plus one ``np.load``.
+    ``<stem>.json`` holds the key, labels, skip record, checksum and the fingerprint of the
+    array file when it was last verified, and names the image array ``<stem>-<key hash>.npy``
+    (the hash ties the array to its key). A hit is one small JSON read, one ``stat`` and one
+    memory map; the checksum is recomputed only when the array file changed since.
     """
-    index = read_json(_index_path(stem), key)
+    index_path = _index_path(stem)
+    index = read_json(index_path, key)
     if index is None:
         return None
+    array_path = stem.parent / str(index.get("images"))
     try:
-        images = np.load(stem.parent / str(index["images"]), allow_pickle=False)
+        images = np.load(array_path, mmap_mode="r", allow_pickle=False)
+        fingerprint = file_fingerprint(array_path)
         labels = np.asarray(index["labels"], dtype=np.int64)
         skipped, reasons = int(index["skipped"]), [str(r) for r in index["skip_reasons"]]
+        unassigned, checksum = int(index["unassigned"]), str(index["checksum"])
     except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
         log.debug("unreadable cache %s (%s); rebuilding", stem, err)
         return None
     if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != (len(images),):
         log.debug("malformed cache %s; rebuilding", stem)
         return None
-    return DecodedSplit(images=images, labels=labels, skipped=skipped, skip_reasons=reasons)
+    if VERIFY_CHECKSUMS and index.get("verified") != fingerprint:
+        if array_checksum(images) != checksum:
+            log.warning("cache %s does not match its checksum; decoding again", array_path)
+            return None
+        write_json(index_path, key, {**_payload(index), "verified": fingerprint})
+    return DecodedSplit(
+        images=images,
+        labels=labels,
+        skipped=skipped,
+        skip_reasons=reasons,
+        unassigned=unassigned,
+        ref=CacheRef(stem, key),
+    )
 
 
-def write_cache(stem: Path, key: str, split: DecodedSplit) -> bool:
-    """Store ``split`` under ``stem`` (array first, index last, each atomically) and drop the
-    arrays of older keys. A cache that cannot be written (read-only data folder, full disk)
-    costs only speed: the problem is logged, False returned, and the run goes on.
+def write_cache(stem: Path, key: str, split: DecodedSplit) -> DecodedSplit:
+    """Store ``split`` under ``stem`` and hand it back memory-mapped from there.
+
+    See :func:`write_array_cache`; the in-memory split is returned when the cache cannot be
+    written, so a read-only data folder costs only speed.
+    """
+
+    def fill(out: np.ndarray) -> None:
+        out[...] = split.images
+
+    stored = write_array_cache(
+        stem, key, split.images.shape, fill, split.labels, split.skipped, split.skip_reasons,
+        split.unassigned,
+    )
+    return split if stored is None else stored
+
+
+def write_array_cache(
+    stem: Path,
+    key: str,
+    shape: tuple[int, ...],
+    fill: Callable[[np.ndarray], None],
+    labels: np.ndarray,
+    skipped: int = 0,
+    skip_reasons: list[str] | None = None,
+    unassigned: int = 0,
+) -> DecodedSplit | None:
+    """Write a uint8 array of ``shape`` that ``fill`` writes into (a memory map of the temp
+    file, so the array never has to fit in memory), then its index, each atomically; drop the
+    arrays of older keys and return the entry memory-mapped. None when it cannot be written
+    (read-only folder, full disk): the problem is logged and the run goes on.
     """
     images_name = f"{stem.name}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:16]}.npy"
-    if not _atomic_write(
-        stem.parent / images_name, lambda fh: np.save(fh, split.images, allow_pickle=False)
-    ):
-        return False
-    index = {
+    array_path = stem.parent / images_name
+    checksum: list[str] = []
+
+    def write_array(tmp: Path) -> None:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        fill(out)
+        out.flush()
+        checksum.append(array_checksum(out))
+        del out
+
+    if not _atomic_write(array_path, write_array):
+        return None
+    try:
+        fingerprint = file_fingerprint(array_path)
+    except OSError as err:  # removed by a concurrent writer of another key
+        log.warning("cache %s vanished after writing (%s)", array_path, err)
+        return None
+    payload = {
         "images": images_name,
-        "labels": split.labels.tolist(),
-        "skipped": split.skipped,
-        "skip_reasons": split.skip_reasons,
+        "labels": np.asarray(labels).tolist(),
+        "skipped": skipped,
+        "skip_reasons": list(skip_reasons or []),
+        "unassigned": unassigned,
+        "checksum": checksum[0],
+        "verified": fingerprint,
     }
-    if not write_json(_index_path(stem), key, index):
-        return False
+    if not write_json(_index_path(stem), key, payload):
+        return None
     for old in stem.parent.glob(f"{glob.escape(stem.name)}-*.npy"):
         if old.name != images_name:
             with contextlib.suppress(OSError):
                 old.unlink()
-    return True
+    return read_cache(stem, key)
+
+
+@contextlib.contextmanager
+def build_lock(stem: Path) -> Iterator[None]:
+    """Hold ``<stem>.lock`` while an entry is looked up and built: a second process building
+    the same entry waits, then finds it cached. Without a writable folder there is no lock
+    (and no cache either), so nothing is serialised."""
+    handle = None
+    if fcntl is not None:
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(stem.with_name(stem.name + ".lock"), "a+b")  # noqa: SIM115
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError as err:
+            log.debug("no build lock for %s (%s)", stem, err)
+            if handle is not None:
+                handle.close()
+            handle = None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()  # closing releases the lock
+
+
+def cached_build(stem: Path, key: str, build: Callable[[], DecodedSplit]) -> DecodedSplit:
+    """The entry at ``stem`` for ``key``, built (once across processes) and stored on a miss."""
+    return locked_build(stem, key, lambda: write_cache(stem, key, build()))
+
+
+def locked_build(stem: Path, key: str, make: Callable[[], DecodedSplit]) -> DecodedSplit:
+    """The entry at ``stem`` for ``key``, or ``make()`` (which stores it) under the entry's
+    lock: of processes that start together, one builds and the others then read its result."""
+    data = read_cache(stem, key)
+    if data is not None:
+        return data
+    with build_lock(stem):
+        data = read_cache(stem, key)  # built by another process while this one waited
+        return make() if data is None else data
 
 
 def read_json(path: Path, key: str) -> dict[str, Any] | None:
@@ -152,23 +293,38 @@ def read_json(path: Path, key: str) -> dict[str, Any] | None:
 def write_json(path: Path, key: str, payload: dict[str, Any]) -> bool:
     """Atomic counterpart of :func:`read_json`; failures only cost speed."""
     record = {"version": CACHE_VERSION, "key": key, **payload}
-    return _atomic_write(path, lambda fh: fh.write(json.dumps(record).encode("utf-8")))
+    return _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record), encoding="utf-8"))
+
+
+def _payload(index: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in index.items() if k not in ("version", "key")}
 
 
 def _index_path(stem: Path) -> Path:
     return stem.with_name(stem.name + ".json")
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> bool:
-    """Write through a temp file and rename, so no reader ever sees half a file."""
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> bool:
+    """Write through a temp file and rename, so no reader ever sees half a file.
+
+    The temp name carries host and pid, so the next write can tell (and remove) the orphans of
+    a writer that was killed from those of one still at work.
+    """
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_stale_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
             os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
+        os.close(fd)
+        write(Path(tmp))
         os.replace(tmp, path)
         tmp = None
         return True
@@ -179,6 +335,45 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> bool:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temp files of writers that are gone: this host's dead pids, or untouched for
+    :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder, older naming)."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        match = _TEMP_NAME.match(entry.name)
+        try:
+            idle = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        mine = match is not None and match["host"] == _HOST
+        if (mine and not _alive(int(match["pid"]))) or idle > STALE_TEMP_SECONDS:  # type: ignore[index]
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    if removed:
+        log.info("removed %d orphaned cache temp file(s) in %s", len(removed), folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -238,6 +433,7 @@ class BadSamples:
             raise ValueError(f"on_bad_sample must be 'error' or 'skip'; got {mode!r}")
         self.mode: OnBadSample = mode  # type: ignore[assignment]
         self.count = 0
+        self.unassigned = 0
         self.reasons: list[str] = []
 
     def report(self, message: str) -> None:
@@ -248,8 +444,10 @@ class BadSamples:
             self.reasons.append(message)
 
     def plus(self, other: BadSamples) -> BadSamples:
-        """This split's bad samples together with ones that belong to no split in particular."""
+        """This split's bad samples, plus ``other``: rows that belong to no split in particular.
+        Those count as ``unassigned``, not as this split's, so that they are counted once."""
         merged = BadSamples(self.mode)
-        merged.count = self.count + other.count
+        merged.count = self.count
+        merged.unassigned = self.unassigned + other.count
         merged.reasons = (other.reasons + self.reasons)[:MAX_SKIP_REASONS]
         return merged

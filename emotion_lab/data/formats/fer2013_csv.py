@@ -6,7 +6,6 @@ free) and each split is cached as ``<csv>.cache/<split>-<settings>.*``.
 
 from __future__ import annotations
 
-import csv
 import logging
 import warnings
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from emotion_lab.data.formats.cache import (
     SPLITS,
     BadSamples,
     DecodedSplit,
+    build_lock,
     cache_location,
     check_split,
     digest,
@@ -30,6 +30,7 @@ from emotion_lab.data.formats.cache import (
     write_cache,
     write_json,
 )
+from emotion_lab.data.formats.text import read_rows
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +137,39 @@ class Fer2013Csv:
         return self._cache_dir / f"{self._prefix}splits-{self._settings}.json"
 
     def _parse_and_cache(self) -> dict[Split, DecodedSplit]:
+        """Parse the file and cache every split; processes starting together parse it once."""
         key = self._key()
-        parsed = parse_fer2013_csv(self.path, len(self.classes), self.on_bad_sample)
-        self._unsaved.clear()
-        for split, data in parsed.items():
-            if not write_cache(self._split_path(split), key, data):
-                # unwritable cache folder: keep this run from parsing the file once per split
-                self._unsaved[f"{key}/{split}"] = data
-        write_json(
-            self._manifest_path(), key, {"splits": {s: len(d.labels) for s, d in parsed.items()}}
-        )
+        with build_lock(self._manifest_path()):
+            cached = self._cached_splits(key)
+            if cached is not None:
+                return cached
+            parsed = parse_fer2013_csv(self.path, len(self.classes), self.on_bad_sample)
+            self._unsaved.clear()
+            for split, data in parsed.items():
+                parsed[split] = write_cache(self._split_path(split), key, data)
+                if parsed[split].ref is None:
+                    # unwritable cache folder: keep this run from parsing the file once per split
+                    self._unsaved[f"{key}/{split}"] = data
+            write_json(
+                self._manifest_path(),
+                key,
+                {"splits": {s: len(d.labels) for s, d in parsed.items()}},
+            )
         return parsed
+
+    def _cached_splits(self, key: str) -> dict[Split, DecodedSplit] | None:
+        """Every split of the manifest from the cache, or None if any of them is missing."""
+        manifest = read_json(self._manifest_path(), key)
+        if manifest is None:
+            return None
+        out: dict[Split, DecodedSplit] = {}
+        for split in SPLITS:
+            if split in manifest["splits"]:
+                data = read_cache(self._split_path(split), key)
+                if data is None:
+                    return None
+                out[split] = data
+        return out
 
 
 def parse_fer2013_csv(
@@ -162,75 +185,77 @@ def parse_fer2013_csv(
     images: dict[Split, list[np.ndarray]] = {s: [] for s in SPLITS}
     labels: dict[Split, list[int]] = {s: [] for s in SPLITS}
     name = str(path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{name}:1: empty file; expected the header emotion,pixels,Usage")
-        cols = [h.strip().lower() for h in header]
-        missing = [c for c in ("emotion", "pixels") if c not in cols]
-        if missing:
-            raise DataError(
-                f"{name}:1: header lacks column(s) {', '.join(missing)} (found: {', '.join(header)})"
-            )
-        i_label, i_pixels = cols.index("emotion"), cols.index("pixels")
-        i_usage = cols.index("usage") if "usage" in cols else None
-        with (
-            progress(
-                path.stat().st_size, f"parsing {path.name}", in_bytes=True, min_total=16 << 20
-            ) as advance,
-            warnings.catch_warnings(),
-        ):
-            # numpy < 2.3 only warns when a pixel string has a non-number in it
-            warnings.simplefilter("error", DeprecationWarning)
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    continue
-                advance(sum(map(len, row)) + len(row))
-                if len(row) != len(header):
-                    nowhere.report(f"{name}:{line}: expected {len(header)} columns, got {len(row)}")
-                    continue
-                if i_usage is None:
-                    split: Split = "train"
-                else:
-                    usage = row[i_usage].strip()
-                    if usage.lower() not in USAGE_TO_SPLIT:
-                        nowhere.report(
-                            f"{name}:{line}: unknown Usage {usage!r} "
-                            "(expected Training, PublicTest or PrivateTest)"
-                        )
-                        continue
-                    split = USAGE_TO_SPLIT[usage.lower()]
-                label_text = row[i_label].strip()
-                try:
-                    label = int(label_text)
-                except ValueError:
-                    per_split[split].report(
-                        f"{name}:{line}: label {label_text!r} is not an integer"
+    reader = read_rows(path)
+    _, header = next(reader, (1, None))
+    if header is None:
+        raise DataError(f"{name}:1: empty file; expected the header emotion,pixels,Usage")
+    cols = [h.strip().lower() for h in header]
+    missing = [c for c in ("emotion", "pixels") if c not in cols]
+    if missing:
+        raise DataError(
+            f"{name}:1: header lacks column(s) {', '.join(missing)} (found: {', '.join(header)})"
+        )
+    i_label, i_pixels = cols.index("emotion"), cols.index("pixels")
+    i_usage = cols.index("usage") if "usage" in cols else None
+    with (
+        progress(
+            path.stat().st_size, f"parsing {path.name}", in_bytes=True, min_total=16 << 20
+        ) as advance,
+        warnings.catch_warnings(),
+    ):
+        # numpy < 2.3 only warns when a pixel string has a non-number in it
+        warnings.simplefilter("error", DeprecationWarning)
+        for line, row in reader:
+            advance(sum(map(len, row)) + len(row))
+            if len(row) != len(header):
+                nowhere.report(f"{name}:{line}: expected {len(header)} columns, got {len(row)}")
+                continue
+            if i_usage is None:
+                split: Split = "train"
+            else:
+                usage = row[i_usage].strip()
+                if usage.lower() not in USAGE_TO_SPLIT:
+                    nowhere.report(
+                        f"{name}:{line}: unknown Usage {usage!r} "
+                        "(expected Training, PublicTest or PrivateTest)"
                     )
                     continue
-                if not 0 <= label < n_classes:
-                    per_split[split].report(
-                        f"{name}:{line}: label {label} outside 0..{n_classes - 1}"
-                    )
-                    continue
-                pixels = _parse_pixels(row[i_pixels])
-                if isinstance(pixels, str):
-                    per_split[split].report(f"{name}:{line}: {pixels}")
-                    continue
-                images[split].append(pixels)
-                labels[split].append(label)
+                split = USAGE_TO_SPLIT[usage.lower()]
+            label_text = row[i_label].strip()
+            try:
+                label = int(label_text)
+            except ValueError:
+                per_split[split].report(
+                    f"{name}:{line}: label {label_text!r} is not an integer"
+                )
+                continue
+            if not 0 <= label < n_classes:
+                per_split[split].report(
+                    f"{name}:{line}: label {label} outside 0..{n_classes - 1}"
+                )
+                continue
+            pixels = _parse_pixels(row[i_pixels])
+            if isinstance(pixels, str):
+                per_split[split].report(f"{name}:{line}: {pixels}")
+                continue
+            images[split].append(pixels)
+            labels[split].append(label)
     out: dict[Split, DecodedSplit] = {}
     for split in SPLITS:
-        if not labels[split]:
-            continue
         bad = per_split[split].plus(nowhere)
+        if not labels[split]:
+            if bad.count:  # a split emptied by skipping is an error, not a missing split
+                raise DataError(
+                    f"{name}: every row of split {split!r} is bad ({bad.count} skipped; "
+                    f"first: {per_split[split].reasons[0]})"
+                )
+            continue
         out[split] = DecodedSplit(
             images=np.stack(images[split]).reshape(-1, SIDE, SIDE, 1),
             labels=np.asarray(labels[split], dtype=np.int64),
             skipped=bad.count,
             skip_reasons=bad.reasons,
+            unassigned=bad.unassigned,
         )
         images[split].clear()
     if not out:

@@ -2,18 +2,20 @@
 
 Every split is decoded once with PIL (converted to ``L``/``RGB``, optionally resized with
 Lanczos) into one uint8 array and cached under ``<root>/.emotion_lab_cache/``. The cache key
-includes a hash of the listing (relative path, size, mtime of every image), so adding, removing
-or rewriting any image invalidates it.
+includes a hash of the listing (relative path, size, mtime, ctime and inode of every image), so
+adding, removing or rewriting any image invalidates it. First-time decoding runs in a pool of
+processes (``decode_workers``, default: every core); the result is the same bit for bit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
-import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,11 +32,10 @@ from emotion_lab.data.formats.cache import (
     BadSamples,
     DecodedSplit,
     cache_location,
+    cached_build,
     check_split,
     digest,
     progress,
-    read_cache,
-    write_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ DEFAULT_SPLIT_DIRS: dict[Split, tuple[str, ...]] = {
 """Folder names accepted for each split, compared case-insensitively (``Train`` = ``train``)."""
 
 DECODE_CHUNK = 64
-"""Images per thread-pool task: big enough to amortise scheduling, small enough to stop fast."""
+"""Images per pool task: big enough to amortise the hand-over, small enough to stop fast."""
 
 
 @cache
@@ -58,29 +59,64 @@ def image_extensions() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ImageFile:
-    """One listed image; size and mtime feed the cache key."""
+    """One listed image; its stat fields feed the cache key (size -1: a dangling link)."""
 
     path: Path
     size: int
     mtime_ns: int
+    ctime_ns: int = 0
+    inode: int = 0
+
+    @classmethod
+    def of(cls, path: Path, st: os.stat_result) -> ImageFile:
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def scan_folder(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``folder``; an unreadable folder is a one-line error naming it."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except PermissionError:
+        raise DataError(f"{folder}: cannot read folder (permission denied)") from None
+    except OSError as err:
+        raise DataError(f"{folder}: cannot read folder ({err.strerror or err})") from None
 
 
 def list_images(folder: Path) -> list[ImageFile]:
-    """Image files under ``folder`` (recursively), sorted, skipping hidden names and caches."""
+    """Image files under ``folder`` (recursively), sorted, skipping hidden names and caches.
+
+    Folder links are followed once: a link back to a folder already listed (a loop such as
+    ``dir -> ..``, or a second way into the same images) is an error naming the link. A link
+    whose target is missing stays in the listing, so that decoding reports it as a bad sample.
+    """
     found: list[ImageFile] = []
     stack = [folder]
+    visited: set[tuple[int, int]] = set()
     exts = image_extensions()
     while stack:
         current = stack.pop()
-        with os.scandir(current) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or entry.name == CACHE_DIRNAME:
-                    continue
-                if entry.is_dir():
-                    stack.append(Path(entry.path))
-                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in exts:
-                    st = entry.stat()
-                    found.append(ImageFile(Path(entry.path), st.st_size, st.st_mtime_ns))
+        st = current.stat()
+        if (st.st_dev, st.st_ino) in visited:
+            raise DataError(
+                f"{current}: links to {os.path.realpath(current)}, a folder already listed "
+                "(a link loop or a second path to the same images); remove the link"
+            )
+        visited.add((st.st_dev, st.st_ino))
+        for entry in scan_folder(current):
+            if entry.name.startswith(".") or entry.name == CACHE_DIRNAME:
+                continue
+            is_image = os.path.splitext(entry.name)[1].lower() in exts
+            if entry.is_dir():
+                stack.append(Path(entry.path))
+            elif entry.is_file():
+                if is_image:
+                    found.append(ImageFile.of(Path(entry.path), entry.stat()))
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                if is_image:
+                    found.append(ImageFile(Path(entry.path), -1, 0))
+                else:
+                    log.warning("%s: ignoring a link whose target is missing or loops", entry.path)
     found.sort(key=lambda f: f.path)
     return found
 
@@ -90,12 +126,27 @@ def listing_digest(root: Path, files: Sequence[ImageFile], labels: Sequence[int]
     h = hashlib.sha1()
     for f, label in zip(files, labels, strict=True):
         rel = os.path.relpath(f.path, root)
-        h.update(f"{rel}\t{f.size}\t{f.mtime_ns}\t{label}\n".encode())
+        h.update(f"{rel}\t{f.size}\t{f.mtime_ns}\t{f.ctime_ns}\t{f.inode}\t{label}\n".encode())
     return h.hexdigest()[:16]
 
 
-def default_threads() -> int:
-    return min(4, max(2, os.cpu_count() or 1))
+def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's core count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def check_workers(decode_workers: int | None) -> int:
+    """``data.decode_workers``: a positive count, or None/0 for every core."""
+    if decode_workers is None or decode_workers == 0:
+        return default_workers()
+    if not isinstance(decode_workers, int) or isinstance(decode_workers, bool) or decode_workers < 0:
+        raise ValueError(
+            f"data.decode_workers must be a positive integer, 0 or null (all cores); "
+            f"got {decode_workers!r}"
+        )
+    return decode_workers
 
 
 def decode_images_cached(
@@ -106,12 +157,11 @@ def decode_images_cached(
     **decode: Any,
 ) -> DecodedSplit:
     """The decoded split from ``cache_file`` when its ``key`` still matches, else decoded by
-    :func:`decode_images` (``decode`` are its keyword arguments) and cached for the next run."""
-    data = read_cache(cache_file, key)
-    if data is None:
-        data = decode_images([f.path for f in files], labels, **decode)
-        write_cache(cache_file, key, data)
-    return data
+    :func:`decode_images` (``decode`` are its keyword arguments) and cached for the next run;
+    concurrent processes decode it once."""
+    return cached_build(
+        cache_file, key, lambda: decode_images([f.path for f in files], labels, **decode)
+    )
 
 
 def decode_images(
@@ -123,13 +173,14 @@ def decode_images(
     bad: BadSamples,
     source: str,
     where: Sequence[str] | None = None,
-    num_threads: int | None = None,
+    decode_workers: int | None = None,
 ) -> DecodedSplit:
-    """Decode ``paths`` into one N×H×W×C uint8 array, in parallel threads (PIL frees the GIL).
+    """Decode ``paths`` into one N×H×W×C uint8 array, chunks of images in parallel processes.
 
     Without ``image_size`` every image must have the size of the first one. ``where`` gives a
     per-image prefix for messages (e.g. ``file:row``); otherwise messages start with the path.
-    In error mode the first bad image (in listing order) is raised and the other threads stop.
+    Results are taken in listing order, so in error mode the first bad image is the one raised
+    (and pending chunks are cancelled), and the array does not depend on the worker count.
     """
     n = len(paths)
     mode = "L" if channels == 1 else "RGB"
@@ -146,57 +197,93 @@ def decode_images(
             ref = decode_image(paths[first], mode, image_size)
         except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
             ok[first] = False
-            bad.report(message(first, f"cannot decode image ({type(err).__name__}: {err})"))
+            bad.report(message(first, _decode_problem(paths[first], err)))
         first += 1
     if ref is None:
         first_reason = f" (first: {bad.reasons[0]})" if bad.reasons else ""
         raise DataError(f"{source}: none of the {n} images could be decoded{first_reason}")
     out = np.empty((n, *ref.shape), dtype=np.uint8)
     out[first - 1] = ref
-    ref_path, (ref_h, ref_w) = paths[first - 1], ref.shape[:2]
-    stop = threading.Event()
-
-    def work(chunk: range) -> list[tuple[int, str]]:
-        problems: list[tuple[int, str]] = []
-        for i in chunk:
-            if stop.is_set():
-                break
-            try:
-                arr = decode_image(paths[i], mode, image_size)
-            except Exception as err:  # noqa: BLE001
-                problems.append((i, f"cannot decode image ({type(err).__name__}: {err})"))
-                continue
-            if arr.shape != out.shape[1:]:
-                problems.append(
-                    (
-                        i,
-                        f"image is {arr.shape[1]}×{arr.shape[0]} but {ref_path} is "
-                        f"{ref_w}×{ref_h}; set image_size to resize all images",
-                    )
-                )
-                continue
-            out[i] = arr
-        return problems
-
-    chunks = [range(i, min(i + DECODE_CHUNK, n)) for i in range(first, n, DECODE_CHUNK)]
-    pool = ThreadPoolExecutor(num_threads or default_threads(), thread_name_prefix="decode")
-    try:
-        with progress(n, f"decoding {source}") as advance:
-            advance(first)
-            for chunk, problems in zip(chunks, pool.map(work, chunks), strict=True):
-                for i, what in problems:
-                    ok[i] = False
-                    bad.report(message(i, what))  # raises in error mode
-                advance(len(chunk))
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    ref_h, ref_w = ref.shape[:2]
+    mismatch = (
+        f"but {paths[first - 1]} is {ref_w}×{ref_h}; set image_size to resize all images"
+    )
+    bounds = [(i, min(i + DECODE_CHUNK, n)) for i in range(first, n, DECODE_CHUNK)]
+    tasks = [
+        ([str(p) for p in paths[lo:hi]], mode, image_size, ref.shape, mismatch) for lo, hi in bounds
+    ]
+    with progress(n, f"decoding {source}") as advance, _pool(decode_workers, len(tasks)) as pool:
+        advance(first)
+        results = pool.map(_decode_chunk, *zip(*tasks, strict=True)) if tasks else iter(())
+        for (lo, hi), (arrays, problems) in zip(bounds, results, strict=True):
+            out[lo:hi] = arrays
+            for offset, what in problems:
+                ok[lo + offset] = False
+                bad.report(message(lo + offset, what))  # raises in error mode
+            advance(hi - lo)
     y = np.asarray(labels, dtype=np.int64)
     if not ok.all():
         out, y = out[ok], y[ok]
-    return DecodedSplit(images=out, labels=y, skipped=bad.count, skip_reasons=bad.reasons)
+    return DecodedSplit(
+        images=out,
+        labels=y,
+        skipped=bad.count,
+        skip_reasons=bad.reasons,
+        unassigned=bad.unassigned,
+    )
+
+
+class _InProcess(Executor):
+    """One worker: decode here, lazily, so an error stops the work at once."""
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def,override]
+        return map(fn, *iterables)
+
+
+@contextmanager
+def _pool(decode_workers: int | None, n_tasks: int) -> Iterator[Executor]:
+    """A process pool of ``decode_workers`` (fork where the platform has it: workers need only
+    PIL and numpy, and a spawned worker would re-import the whole training entry point)."""
+    workers = min(check_workers(decode_workers), n_tasks)
+    if workers <= 1:
+        yield _InProcess()
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _decode_chunk(
+    paths: list[str],
+    mode: str,
+    image_size: int | None,
+    shape: tuple[int, ...],
+    mismatch: str,
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Pool task: the chunk's images (zeros where one failed) and (offset, problem) pairs."""
+    out = np.zeros((len(paths), *shape), dtype=np.uint8)
+    problems: list[tuple[int, str]] = []
+    for offset, name in enumerate(paths):
+        try:
+            arr = decode_image(Path(name), mode, image_size)
+        except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
+            problems.append((offset, _decode_problem(Path(name), err)))
+            continue
+        if arr.shape != shape:
+            problems.append((offset, f"image is {arr.shape[1]}×{arr.shape[0]} {mismatch}"))
+            continue
+        out[offset] = arr
+    return out, problems
+
+
+def _decode_problem(path: Path, err: Exception) -> str:
+    if isinstance(err, FileNotFoundError) and path.is_symlink():
+        return f"dangling link (its target {os.readlink(path)} is missing)"
+    return f"cannot decode image ({type(err).__name__}: {err})"
 
 
 def decode_image(path: Path, mode: str, image_size: int | None) -> np.ndarray:
@@ -240,7 +327,9 @@ def resolve_split_dirs(
         check_split(split)
         names[split] = (value,) if isinstance(value, str) else tuple(value)  # type: ignore[index]
     present = {
-        p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        e.name.lower(): Path(e.path)
+        for e in scan_folder(root)
+        if e.is_dir() and not e.name.startswith(".")
     }
     found: dict[Split, Path] = {}
     for split in SPLITS:
@@ -275,7 +364,7 @@ class ImageFolders:
         exclude_folders: Sequence[str] = (),
         hint: str | None = None,
         cache_dir: str | Path | None = None,
-        num_threads: int | None = None,
+        decode_workers: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.image_size = check_image_size(image_size)
@@ -283,7 +372,7 @@ class ImageFolders:
         BadSamples(on_bad_sample)
         self.on_bad_sample = on_bad_sample
         self.hint = hint
-        self.num_threads = num_threads
+        self.decode_workers = check_workers(decode_workers)
         self._aliases = {k.casefold(): v for k, v in (class_aliases or {}).items()}
         self._exclude = {e.casefold() for e in exclude_folders}
         if not self.root.is_dir():
@@ -335,7 +424,7 @@ class ImageFolders:
             channels=self.channels,
             bad=BadSamples(self.on_bad_sample),
             source=str(split_dir),
-            num_threads=self.num_threads,
+            decode_workers=self.decode_workers,
         )
         return data.image_set(self.classes, f"{self.root} ({split})")
 
@@ -344,10 +433,11 @@ class ImageFolders:
     def _class_folders(self, split_dir: Path) -> list[tuple[Path, str]]:
         """(folder, class name) for every class folder of a split, excluded ones left out."""
         out = []
-        for d in sorted(split_dir.iterdir()):
-            if not d.is_dir() or d.name.startswith(".") or d.name.casefold() in self._exclude:
+        for entry in sorted(scan_folder(split_dir), key=lambda e: e.name):
+            name = entry.name
+            if not entry.is_dir() or name.startswith(".") or name.casefold() in self._exclude:
                 continue
-            out.append((d, self._aliases.get(d.name.casefold(), d.name)))
+            out.append((Path(entry.path), self._aliases.get(name.casefold(), name)))
         return out
 
     def _infer_classes(self) -> tuple[str, ...]:
