@@ -223,6 +223,8 @@ def dataset_source(
     channels: int = 3,
     on_bad_sample: str = "error",
     cache_dir: str | Path | None = None,
+    decode_workers: int | None = None,
+    allow_overlap: bool = False,
 ) -> DataSource:
     """The reader for catalogue set ``name`` stored under ``<data_dir>/<subdir>``.
 
@@ -243,6 +245,7 @@ def dataset_source(
         "exclude_folders": info.exclude_folders,
         "hint": hint,
         "cache_dir": cache_dir,
+        "decode_workers": decode_workers,
     }
     if info.format == "fer2013_csv":
         csv_path = root / (info.filename or f"{name}.csv")
@@ -268,5 +271,7 @@ def dataset_source(
                     class_aliases=info.folder_aliases,
                     hint=hint,
                     cache_dir=cache_dir,
+                    decode_workers=decode_workers,
+                    allow_overlap=allow_overlap,
                 )
     return ImageFolders(**folders)

@@ -123,3 +123,32 @@ def test_per_class_report_by_hand() -> None:
     assert b["precision"] == pytest.approx(2 / 3) and b["recall"] == 1.0
     assert b["f1"] == pytest.approx(0.8)
     assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 1)
+
+
+def test_decode_size_keeps_larger_images_and_crops_them_to_the_model_size() -> None:
+    from emotion_lab.data.transforms import BatchAugment, RandomResizedCrop
+
+    splits = {s: _split([0, 1, 2, 0], side=32) for s in ("train", "val", "test")}
+    crop = BatchAugment([RandomResizedCrop(scale=(0.5, 1.0))])
+    dm = _dm(splits, image_size=24, decode_size=32, augmentation=crop)
+    images, _ = next(iter(dm.test_dataloader()))
+    assert images.shape == (4, 1, 32, 32)  # the cache keeps the decode size
+    x = dm.prepare_batch(images, train=False)
+    assert x.shape == (4, 1, 24, 24)
+    assert torch.equal(x, images[..., 4:28, 4:28].float() / 255)  # evaluation: the central crop
+    torch.manual_seed(0)
+    y = dm.prepare_batch(images, train=True)
+    assert y.shape == (4, 1, 24, 24)  # training: a random crop of the whole image at 24
+    assert not torch.allclose(y, x)
+    with pytest.raises(ValueError, match=r"data.decode_size must be null or an integer >= "):
+        _dm(splits, image_size=24, decode_size=16)
+
+
+@pytest.mark.parametrize("data", ["caers", "emoset118k", "fi8", "webemo"])
+def test_s000_experiments_crop_from_256_pixel_images(data: str, tmp_path) -> None:
+    from emotion_lab.config import compose_config
+
+    cfg = compose_config("train", [f"experiment=s000_{data}"], output_dir=str(tmp_path))
+    assert cfg.data.decode_size == 256 and cfg.model.input_size == 224
+    tiny = compose_config("train", ["experiment=s000_synthetic"], output_dir=str(tmp_path))
+    assert tiny.data.decode_size is None
