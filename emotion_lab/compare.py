@@ -387,7 +387,7 @@ def log_to_wandb(comparison: Comparison, out_dir: Path, mode: str) -> Path | Non
         job_type="compare",
         mode=mode,  # type: ignore[arg-type]
         dir=str(out_dir),
-        name=f"compare-{out_dir.parent.name}-{out_dir.name}",
+        name=f"compare-{out_dir.parent.name if out_dir.name == 'compare' else out_dir.name}",
         config={
             "groups": [g.label for g in comparison.groups],
             "reference": comparison.reference,

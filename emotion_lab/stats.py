@@ -41,7 +41,8 @@ class Difference:
     """``b - a`` with its t-interval, the test that gave it, and its two-sided p-value.
 
     ``test`` is ``"paired t"`` or ``"Welch t"``; ``wilcoxon_p`` is the signed-rank p-value of
-    the same pairs (None for unpaired samples).
+    the same pairs (None for unpaired samples). ``interval.std`` is the standard deviation of
+    the pair differences (paired) or the standard error of the difference (Welch).
     """
 
     interval: Interval
