@@ -146,7 +146,7 @@ class EmotionClassifier(pl.LightningModule):
 
         A collective under DDP: every rank must call it.
         """
-        out = dict(self.test_outputs.compute())
+        out = self.test_outputs.gathered()
         out["confusion"] = self.test_confusion.compute().cpu()
         centers = self.loss.centers
         if centers is not None:

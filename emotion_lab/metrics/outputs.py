@@ -35,5 +35,14 @@ class TestOutputs(Metric):
         self.labels.append(labels.detach().long())
         self.probs.append(probs.detach().float())
 
+    def gathered(self) -> dict[str, torch.Tensor]:
+        """The rows of all steps and ranks (a collective under DDP), copied to the CPU.
+
+        Not ``compute()``: torchmetrics squeezes one-element results, which would turn the
+        labels of a one-sample test set into a scalar.
+        """
+        with self.sync_context():
+            return {name: dim_zero_cat(getattr(self, name)).cpu() for name in FIELDS}
+
     def compute(self) -> dict[str, torch.Tensor]:
-        return {name: dim_zero_cat(getattr(self, name)).cpu() for name in FIELDS}
+        return self.gathered()
