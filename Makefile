@@ -39,6 +39,7 @@ format: venv
 ## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
 bench: venv
 	$(BIN)/python -m emotion_lab.bench $(ARGS)
+	$(BIN)/python -m emotion_lab.bench_data
 	$(BIN)/python -m emotion_lab.sweep.bench --trials 3
 
 SWEEP ?= default
