@@ -46,8 +46,8 @@ SWEEP ?= default
 SWEEPER ?=
 WORKERS ?= 1
 ## a named sweep from sweeps/ (make sweep SWEEP=vire_hyperopt SWEEPER=hyperopt WORKERS=2)
+## Ctrl-C stops every worker and its trials (recorded as interrupted; re-run to resume)
 sweep: venv
-	@pids=""; for i in $$(seq 1 $(WORKERS)); do \
+	$(BIN)/python -m emotion_lab.sweep.workers $(WORKERS) -- \
 	  $(BIN)/python -m emotion_lab.train -m --config-dir sweeps --config-name $(SWEEP) \
-	    $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) $(ARGS) & pids="$$pids $$!"; \
-	done; rc=0; for p in $$pids; do wait $$p || rc=$$?; done; exit $$rc
+	  $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) $(ARGS)

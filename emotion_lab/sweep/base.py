@@ -1,5 +1,10 @@
 """What the Optuna and Hyperopt sweepers share: config checks, the launcher, per-trial overrides,
-the failure budget, reports, and a cross-process lock on the sweep folder.
+the failure budget, reports, stopping on a signal, and a cross-process lock on the sweep folder.
+
+Before any trial runs, the search space is checked by composing trial configs the way the
+launchers do, so a misspelt key fails the sweep at once with one line naming it. A sweep folder
+belongs to one study (``study.yaml``): re-running with another search space there is refused,
+naming the keys that changed.
 """
 
 from __future__ import annotations
@@ -8,28 +13,81 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, ClassVar
 
+import yaml
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from emotion_lab.errors import ConfigError
 from emotion_lab.sweep.entry import config_location_args, python_command
+from emotion_lab.sweep.job_process import child_pids, is_job_process, signal_pids
 from emotion_lab.sweep.jobs import make_launcher
-from emotion_lab.sweep.report import FAIL, TrialRecord, format_leaderboard, write_reports
-from emotion_lab.sweep.space import SearchSpace, parse_search_space, quote
+from emotion_lab.sweep.report import (
+    COMPLETE,
+    FAIL,
+    PRUNED,
+    TrialRecord,
+    format_leaderboard,
+    write_reports,
+)
+from emotion_lab.sweep.space import (
+    Dimension,
+    Kind,
+    SearchSpace,
+    describe_changes,
+    parse_search_space,
+    quote,
+)
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("maximize", "minimize")
+STUDY_FILE = "study.yaml"  # which study owns the sweep folder
+_CLAIM_LOCK = ".study.lock"
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_JOB_GRACE_S = 10.0  # interrupted jobs get this long to stop before SIGKILL
+_MAX_SPACE_CHECKS = 64  # configs composed to check the space before the first trial
+EXIT_ABORTED, EXIT_INTERRUPTED = 1, 130
 
 
 class SweepAborted(RuntimeError):
     """The sweep stopped early on purpose (too many failures); the message says why."""
+
+
+class SweepInterrupted(RuntimeError):
+    """A signal stopped the sweep; its trials in flight were recorded as interrupted."""
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """How a sweep ends on the console, for Hydra's entry point.
+
+    Bad input: one line, exit 2. Failure budget spent: one line, exit 1. Stopped by a signal:
+    one line, exit 130. Anything else is a bug and keeps its traceback.
+    """
+    from emotion_lab.cli import exit_on_user_error, one_line
+
+    try:
+        yield
+    except SweepAborted as exc:
+        print(one_line(exc), file=sys.stderr, flush=True)
+        sys.exit(EXIT_ABORTED)
+    except SweepInterrupted as exc:
+        print(" ".join(str(exc).split()), file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        exit_on_user_error(exc)
+        raise
 
 
 class SweeperBase(Sweeper):
@@ -48,6 +106,7 @@ class SweeperBase(Sweeper):
         storage: str | None = None,
         n_jobs: int = 1,
         max_failure_rate: float = 0.5,
+        min_trials_for_failure_rate: int = 3,
         sampler: str = "tpe",
         sampler_kwargs: Mapping[str, Any] | None = None,
         pruner: str = "none",
@@ -59,17 +118,24 @@ class SweeperBase(Sweeper):
         self.n_jobs = _positive_int("n_jobs", n_jobs)
         direction = str(direction).lower()
         if direction not in DIRECTIONS:
-            raise ValueError(f"hydra.sweeper.direction: '{direction}' is not one of {DIRECTIONS}")
+            raise ConfigError(f"hydra.sweeper.direction: '{direction}' is not one of {DIRECTIONS}")
         self.direction = direction
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(f"hydra.sweeper.seed: expected an integer or null, got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"hydra.sweeper.seed: expected an integer or null, got {seed!r}")
         self.seed = seed
         self.study_name = None if study_name in (None, "") else str(study_name)
         self.storage = storage
+        if isinstance(max_failure_rate, bool) or not isinstance(max_failure_rate, int | float):
+            raise ConfigError(
+                f"hydra.sweeper.max_failure_rate: expected a number, got {max_failure_rate!r}"
+            )
         rate = float(max_failure_rate)
         if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"hydra.sweeper.max_failure_rate must be in [0, 1], got {rate}")
+            raise ConfigError(f"hydra.sweeper.max_failure_rate must be in [0, 1], got {rate}")
         self.max_failure_rate = rate
+        self.min_trials_for_failure_rate = _positive_int(
+            "min_trials_for_failure_rate", min_trials_for_failure_rate
+        )
         self.sampler = str(sampler)
         self.sampler_kwargs = _plain(sampler_kwargs) or {}
         self.pruner = str(pruner)
@@ -79,6 +145,7 @@ class SweeperBase(Sweeper):
         self.launcher: Launcher | None = None
         self._stop_reason: str | None = None
         self._stop_lock = threading.Lock()
+        self.interrupted: str | None = None  # the signal that stopped the sweep, once one did
 
     # -- Hydra plumbing -------------------------------------------------------------------
     def setup(
@@ -109,14 +176,83 @@ class SweeperBase(Sweeper):
         return self.study_name or str(self.config.hydra.job.name)
 
     def parse_space(self, arguments: Sequence[str]) -> SearchSpace:
+        """The search space, checked by composing trial configs before any trial runs."""
         assert self.hydra_context is not None
         space = parse_search_space(self.params, arguments, self.hydra_context.config_loader)
         if not space.dimensions:
-            raise ValueError(
+            raise ConfigError(
                 "nothing to search: set hydra.sweeper.params or give sweep overrides such as "
                 "'optimizer.lr=tag(log,interval(1e-4,1e-1))'"
             )
+        self.check_space(space)
         return space
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Compose one trial config per choice, as the launchers will, naming a key that fails.
+
+        A misspelt key (``optimizer.lrr=...``) or a missing group option (``init=foo,bar``)
+        would otherwise fail every trial at composition, one after another.
+        """
+        assert self.hydra_context is not None and self.config is not None
+        base = {d.name: _probe_values(d)[0] for d in space.dimensions}
+        points: list[tuple[dict[str, Any], Dimension | None]] = [(base, None)]
+        for dim in space.dimensions:
+            points += [({**base, dim.name: v}, dim) for v in _probe_values(dim)[1:]]
+        loader = self.hydra_context.config_loader
+        for params, varied in points[:_MAX_SPACE_CHECKS]:
+            overrides = [*space.overrides(params), *self.trial_overrides(space, params, 0, None)]
+            overrides = list(dict.fromkeys(overrides))
+            try:
+                loader.load_sweep_config(self.config, overrides)
+            except Exception as exc:  # Hydra's ConfigCompositionException and friends
+                where = varied.where if varied is not None else self._culprit(space, params)
+                message = " ".join(str(exc).split()) or type(exc).__name__
+                message = message.split(" Config search path:")[0]  # Hydra's long tail
+                raise ConfigError(f"{where}: {message}") from None
+
+    def _culprit(self, space: SearchSpace, params: Mapping[str, Any]) -> str:
+        """The first override that a composition fails on, adding them one at a time."""
+        assert self.hydra_context is not None and self.config is not None
+        loader = self.hydra_context.config_loader
+        fixed = [(f"command-line override '{o}'", o) for o in space.fixed]
+        searched = [(d.where, d.override(params[d.name])) for d in space.dimensions]
+        done: list[str] = []
+        for where, override in [*fixed, *searched]:
+            try:
+                loader.load_sweep_config(self.config, [*done, override])
+            except Exception:
+                return where
+            done.append(override)
+        return "the trial overrides"
+
+    def claim_sweep_dir(self, space: SearchSpace) -> None:
+        """Make the sweep folder this study's, or refuse a different study there.
+
+        Trial folders are named by trial number, so a second study in the same folder would
+        reuse the first one's folders. The refusal names what changed, and writes nothing.
+        """
+        definition = {"space": space.describe(), "direction": self.direction}
+        mine = {"sweeper": self.kind, "study_name": self.resolved_study_name}
+        path = self.sweep_dir / STUDY_FILE
+        with file_lock(self.sweep_dir / _CLAIM_LOCK):
+            if path.is_file():
+                owner = yaml.safe_load(path.read_text()) or {}
+                theirs = {k: owner.get(k) for k in mine}
+                changes = describe_changes(owner.get("definition") or {}, definition)
+                if theirs != mine or changes:
+                    what = changes or (
+                        f"the {theirs['sweeper']} study '{theirs['study_name']}', not the "
+                        f"{mine['sweeper']} study '{mine['study_name']}'"
+                    )
+                    raise ConfigError(
+                        f"hydra.sweep.dir={self.sweep_dir}: this folder holds another study "
+                        f"({what}); resume it with its own settings, or choose another "
+                        "hydra.sweep.dir for a new study"
+                    )
+                return
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(yaml.safe_dump({**mine, "definition": definition}, sort_keys=False))
+            os.replace(tmp, path)
 
     def prepare_sweep_dir(self) -> None:
         assert self.config is not None
@@ -145,10 +281,17 @@ class SweeperBase(Sweeper):
 
     # -- failure budget ------------------------------------------------------------------
     def check_failures(self, records: Sequence[TrialRecord]) -> None:
-        """Ask the workers to stop once the failed share of finished trials is too high."""
-        finished = [r for r in records if r.state in ("COMPLETE", "PRUNED", FAIL)]
+        """Ask the workers to stop once the failed share of finished trials is too high.
+
+        Interrupted trials are not failures; the rate only counts once
+        ``min_trials_for_failure_rate`` trials have finished, so one bad first trial does not
+        end a study.
+        """
+        finished = [r for r in records if r.state in (COMPLETE, PRUNED, FAIL)]
         failed = sum(r.state == FAIL for r in finished)
-        if not finished or failed / len(finished) <= self.max_failure_rate:
+        if len(finished) < self.min_trials_for_failure_rate:
+            return
+        if failed / len(finished) <= self.max_failure_rate:
             return
         with self._stop_lock:
             if self._stop_reason is None:
@@ -161,15 +304,66 @@ class SweeperBase(Sweeper):
 
     @property
     def stopping(self) -> bool:
-        return self._stop_reason is not None
+        return self._stop_reason is not None or self.interrupted is not None
 
     def finish(self, records: Sequence[TrialRecord]) -> None:
         """Final reports, console leaderboard, and the abort error if the budget ran out."""
         self.write_reports(records, plot=True)
         print(format_leaderboard(records, self.direction), flush=True)
         print(f"sweep folder: {self.sweep_dir}", flush=True)
+        if self.interrupted is not None:
+            raise SweepInterrupted(
+                f"sweep interrupted by {self.interrupted}: the trials in flight are recorded as "
+                "interrupted; run the same command again to resume (their configurations "
+                "run again)"
+            )
         if self._stop_reason is not None:
             raise SweepAborted(self._stop_reason)
+
+    # -- signals -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """While sweeping, SIGINT, SIGTERM and SIGHUP stop the sweep like Ctrl-C.
+
+        The first one is remembered (``interrupted``) and raised as ``KeyboardInterrupt`` in
+        the main thread; later SIGTERM/SIGHUP are ignored so the shutdown can finish (a second
+        Ctrl-C still forces it).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if self.interrupted is not None and signum != signal.SIGINT:
+                return
+            self.interrupted = self.interrupted or signal.Signals(signum).name
+            raise KeyboardInterrupt(self.interrupted)
+
+        previous = {sig: signal.signal(sig, handle) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def note_interrupt(self) -> None:
+        """Record a KeyboardInterrupt that bypassed :meth:`interruptible` (e.g. in a job)."""
+        self.interrupted = self.interrupted or "SIGINT"
+
+    def stop_jobs(self, grace_s: float = _JOB_GRACE_S) -> None:
+        """SIGTERM this process's trial jobs; SIGKILL those still running after ``grace_s``."""
+        jobs = [p for p in child_pids(os.getpid()) if is_job_process(p)]
+        if not jobs:
+            return
+        log.warning(f"stopping {len(jobs)} running trial job(s)")
+        signal_pids(jobs, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            jobs = [p for p in jobs if p in child_pids(os.getpid())]
+            if not jobs:
+                return
+            time.sleep(0.1)
+        signal_pids(jobs, signal.SIGKILL)
 
     def write_reports(self, records: Sequence[TrialRecord], plot: bool = False) -> None:
         write_reports(
@@ -223,8 +417,16 @@ def seed_for(seed: int | None, n_existing: int) -> int | None:
 
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"hydra.sweeper.{key} must be a positive integer, got {value!r}")
+        raise ConfigError(f"hydra.sweeper.{key} must be a positive integer, got {value!r}")
     return value
+
+
+def _probe_values(dim: Dimension) -> list[Any]:
+    """Values of ``dim`` worth composing: every choice, or the low end of a numeric range."""
+    if dim.kind is Kind.CATEGORICAL:
+        return list(dim.choices)
+    assert dim.low is not None
+    return [int(dim.low) if dim.kind is Kind.INT else float(dim.low)]
 
 
 def _plain(value: Any) -> Any:

@@ -6,10 +6,15 @@ see the batch's pending trials as failures (Hyperopt's own behaviour), so they s
 ``Trials`` object is pickled to the sweep folder after every trial; re-running the command
 resumes from it. Sharing one ``Trials`` between sweep processes would need MongoDB (out of
 scope), so a lock keeps a second process out of the same folder.
+
+A trial stopped by a signal (or left running by a sweep that died) is recorded as interrupted:
+it uses up neither the failure budget nor ``n_trials``, and the resumed sweep runs its
+configuration again as a new trial.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import logging
@@ -25,10 +30,11 @@ import hyperopt
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
 
+from emotion_lab.errors import ConfigError
 from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
 from emotion_lab.sweep.jobs import JobOutcome, launch_one
-from emotion_lab.sweep.report import COMPLETE, FAIL, RUNNING, TrialRecord
-from emotion_lab.sweep.space import Dimension, Kind, SearchSpace
+from emotion_lab.sweep.report import COMPLETE, FAIL, INTERRUPTED, RUNNING, TrialRecord
+from emotion_lab.sweep.space import Dimension, Kind, SearchSpace, describe_changes
 
 log = logging.getLogger(__name__)
 logging.getLogger("hyperopt").setLevel(logging.WARNING)
@@ -36,6 +42,8 @@ logging.getLogger("hyperopt").setLevel(logging.WARNING)
 TRIALS_FILE = "hyperopt_trials.pkl"
 LOCK_FILE = ".hyperopt.lock"
 SAMPLERS = ("tpe", "random")
+INTERRUPTED_KEY = "interrupted"  # in a trial's result: why it was interrupted
+REQUEUED_KEY = "requeued"  # in an interrupted trial's result: its configuration ran again
 
 Decoder = Callable[[Any], Any]
 
@@ -90,13 +98,13 @@ class HyperoptSweeper(SweeperBase):
     def __init__(self, *, pruner: str = "none", **kwargs: Any) -> None:
         storage = kwargs.pop("storage", None)
         if storage is not None:
-            raise ValueError(
+            raise ConfigError(
                 "hydra.sweeper.storage: Hyperopt keeps its trials in the sweep folder "
                 f"({TRIALS_FILE}); a shared storage would need MongoDB, which is out of scope"
             )
         super().__init__(pruner=pruner, **kwargs)
         if self.sampler not in SAMPLERS:
-            raise ValueError(
+            raise ConfigError(
                 f"hydra.sweeper.sampler: Hyperopt offers {SAMPLERS}, not '{self.sampler}'"
             )
         if self.pruner != "none":
@@ -107,28 +115,34 @@ class HyperoptSweeper(SweeperBase):
         opts = dict(self.sampler_kwargs)
         if self.sampler == "random":
             if opts:
-                raise ValueError(f"hydra.sweeper.sampler_kwargs: random takes no options {opts}")
+                raise ConfigError(f"hydra.sweeper.sampler_kwargs: random takes no options {opts}")
             return hyperopt.rand.suggest
         if "n_startup_trials" in opts:
             opts["n_startup_jobs"] = opts.pop("n_startup_trials")
         unknown = set(opts) - {"n_startup_jobs", "n_EI_candidates", "gamma", "prior_weight"}
         if unknown:
-            raise ValueError(f"hydra.sweeper.sampler_kwargs: unknown TPE options {sorted(unknown)}")
+            raise ConfigError(
+                f"hydra.sweeper.sampler_kwargs: unknown TPE options {sorted(unknown)}"
+            )
         opts.setdefault("n_startup_jobs", 10)
         return functools.partial(hyperopt.tpe.suggest, verbose=False, **opts)
 
     def sweep(self, arguments: list[str]) -> list[TrialRecord]:
         space = self.parse_space(arguments)
-        self.prepare_sweep_dir()
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self.sweep_dir / LOCK_FILE, blocking=False) as locked:
             if not locked:
-                raise RuntimeError(
+                raise ConfigError(
                     f"another Hyperopt sweep is running in {self.sweep_dir}: Hyperopt's trials "
                     "cannot be shared between processes without MongoDB (out of scope); use "
                     "hydra/sweeper=optuna for several workers"
                 )
-            records = _Run(self, space).execute()
-        self.finish(records)
+            self.claim_sweep_dir(space)
+            run = _Run(self, space)  # refuses a stored study with another definition
+            self.prepare_sweep_dir()
+            with self.interruptible():
+                records = run.execute()
+                self.finish(records)
         return records
 
 
@@ -152,24 +166,15 @@ class _Run:
         with self.path.open("rb") as fh:
             trials = pickle.load(fh)
         stored = trials.attachments.get("emotion_lab.definition")
-        if stored not in (None, definition):
-            raise ValueError(
-                f"{self.path}: this folder holds a Hyperopt study with another search space, "
-                "overrides or direction; choose another hydra.sweeper.study_name (or sweep folder)"
+        changes = describe_changes(stored, definition) if stored is not None else ""
+        if changes:
+            raise ConfigError(
+                f"{self.path}: this folder holds a Hyperopt study with other settings "
+                f"({changes}); choose another hydra.sweep.dir for a new study"
             )
-        stale = 0
-        for doc in trials.trials:
-            if doc["state"] in (JOB_STATE_NEW, JOB_STATE_RUNNING):
-                doc["state"] = JOB_STATE_DONE
-                doc["result"] = {
-                    "status": STATUS_FAIL,
-                    "error": "stale: the sweep process died while it ran",
-                }
-                doc["refresh_time"] = _now()
-                stale += 1
-        trials.refresh()
+        stale = _close_running(trials, "stale: the sweep process died while it ran")
         if stale:
-            log.warning(f"{stale} trial(s) left running by a previous sweep marked failed")
+            log.warning(f"{stale} trial(s) left running by a previous sweep marked interrupted")
             self._save(trials)
         return trials
 
@@ -189,18 +194,66 @@ class _Run:
             f"{len(self.trials.trials)} trials so far, budget {self.sw.n_trials}, "
             f"sampler {self.sw.sampler}, n_jobs {self.sw.n_jobs}"
         )
-        while not self.sw.stopping:
-            remaining = self.sw.n_trials - len(self.trials.trials)
-            if remaining <= 0:
-                break
-            docs = self._propose(min(self.sw.n_jobs, remaining))
-            self._save()
-            if len(docs) == 1:
-                self._evaluate(docs[0])  # main thread: in-process jobs may set signal handlers
-                continue
-            with ThreadPoolExecutor(max_workers=len(docs)) as pool:
-                list(pool.map(self._evaluate, docs))
+        reruns = self._requeue_interrupted()
+        try:
+            while not self.sw.stopping:
+                remaining = self.sw.n_trials - self._counted_trials()
+                if remaining <= 0:
+                    break
+                k = min(self.sw.n_jobs, remaining)
+                docs = reruns[:k] + self._propose(k - len(reruns[:k]))
+                reruns = reruns[k:]
+                self._save()
+                if len(docs) == 1:
+                    self._evaluate(docs[0])  # main thread: in-process jobs may set handlers
+                    continue
+                self._evaluate_batch(docs)
+        except KeyboardInterrupt:
+            self.sw.note_interrupt()
+        if self.sw.interrupted is not None:
+            with self.sw._lock:
+                _close_running(self.trials, f"interrupted by {self.sw.interrupted}")
+                self._save()
         return self.records()
+
+    def _evaluate_batch(self, docs: list[dict[str, Any]]) -> None:
+        pool = ThreadPoolExecutor(max_workers=len(docs))
+        futures = [pool.submit(self._evaluate, doc) for doc in docs]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            self.sw.note_interrupt()
+            self.sw.stop_jobs()  # the workers then record their trials as interrupted
+        finally:
+            pool.shutdown(wait=True)
+
+    def _counted_trials(self) -> int:
+        """Trials that use up ``n_trials``: all but the interrupted ones."""
+        return sum(
+            1 for doc in self.trials.trials if INTERRUPTED_KEY not in (doc.get("result") or {})
+        )
+
+    def _requeue_interrupted(self) -> list[dict[str, Any]]:
+        """A new trial with the same parameters for every interrupted trial not yet re-run."""
+        reruns = []
+        for doc in list(self.trials.trials):
+            result = doc.get("result") or {}
+            if INTERRUPTED_KEY not in result or result.get(REQUEUED_KEY):
+                continue
+            (tid,) = self.trials.new_trial_ids(1)
+            misc = copy.deepcopy(doc["misc"])
+            misc["tid"] = tid
+            misc["idxs"] = {k: [tid] if v else [] for k, v in misc["idxs"].items()}
+            (new,) = self.trials.new_trial_docs([tid], [None], [{"status": "new"}], [misc])
+            new["state"] = JOB_STATE_RUNNING
+            new["book_time"] = _now()
+            self.trials.insert_trial_docs([new])
+            result[REQUEUED_KEY] = int(tid)
+            self.trials.refresh()
+            reruns.append(next(d for d in self.trials.trials if d["tid"] == tid))
+            log.info(f"trial {doc['tid']} was interrupted: its configuration runs again as {tid}")
+        return reruns
 
     def _propose(self, k: int) -> list[dict[str, Any]]:
         docs = []
@@ -234,11 +287,23 @@ class _Run:
             self._finish(doc, result)
             return
         overrides = self.sw.trial_overrides(self.space, params, tid, None)
-        outcome = launch_one(self.sw.launcher, overrides, tid)
+        try:
+            outcome = launch_one(self.sw.launcher, overrides, tid)
+        except BaseException as exc:  # Ctrl-C in this thread (Lightning makes it SystemExit)
+            if self.sw.interrupted is None and not isinstance(exc, KeyboardInterrupt):
+                raise
+            self.sw.note_interrupt()
+            reason = f"interrupted by {self.sw.interrupted}"
+            self._finish(doc, {"status": STATUS_FAIL, "error": reason, INTERRUPTED_KEY: reason})
+            return
         self._finish(doc, self._result(tid, outcome))
 
     def _result(self, tid: int, outcome: JobOutcome) -> dict[str, Any]:
         base = {"duration_s": round(outcome.duration_s, 3), "run_dir": outcome.run_dir}
+        if outcome.interrupted or (self.sw.interrupted is not None and outcome.error is not None):
+            reason = outcome.error or f"interrupted by {self.sw.interrupted}"
+            log.warning(f"trial {tid} interrupted: {reason}")
+            return {"status": STATUS_FAIL, "error": reason[:2000], INTERRUPTED_KEY: reason, **base}
         if outcome.error is not None:
             self.sw.log_failure(tid, outcome.error, outcome.traceback)
             return {"status": STATUS_FAIL, "error": outcome.error[:2000], **base}
@@ -271,6 +336,8 @@ class _Run:
             result = doc.get("result") or {}
             status = result.get("status")
             state = COMPLETE if status == STATUS_OK else FAIL if status == STATUS_FAIL else RUNNING
+            if INTERRUPTED_KEY in result:
+                state = INTERRUPTED
             params = self.params_of(doc)
             out.append(
                 TrialRecord(
@@ -286,6 +353,19 @@ class _Run:
                 )
             )
         return out
+
+
+def _close_running(trials: Trials, reason: str) -> int:
+    """Record every trial still new or running as interrupted; returns how many."""
+    closed = 0
+    for doc in trials.trials:
+        if doc["state"] in (JOB_STATE_NEW, JOB_STATE_RUNNING):
+            doc["state"] = JOB_STATE_DONE
+            doc["result"] = {"status": STATUS_FAIL, "error": reason, INTERRUPTED_KEY: reason}
+            doc["refresh_time"] = _now()
+            closed += 1
+    trials.refresh()
+    return closed
 
 
 def _now() -> dt.datetime:

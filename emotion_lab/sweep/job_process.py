@@ -2,51 +2,154 @@
 
 Reads the pickled job from stdin, runs it exactly like Hydra's own launchers do (``run_job``:
 output folder, logging, saved config) and writes the ``JobReturn`` to the path given as the only
-argument. It also exits if the sweep process disappears, so a killed sweep leaves no job behind.
+argument.
+
+Two ways a job ends early:
+
+- a signal (Ctrl-C reaching the whole process group, or the sweep's SIGTERM): the job stops
+  like a Ctrl-C'd run and reports :class:`~emotion_lab.sweep.jobs.JobInterrupted`, so the
+  sweep records the trial as interrupted and a resume runs its configuration again;
+- the sweep process disappears (``kill -9``): nobody would read the result, so the job stops
+  its own children (DDP ranks, data workers) and exits within a fraction of a second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import cloudpickle
 
-_PARENT_POLL_S = 2.0
+_PARENT_POLL_S = 0.1
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux ``/proc``; empty where that is not available)."""
+    found: list[int] = []
+    tasks = Path(f"/proc/{pid}/task")
+    try:
+        for task in tasks.iterdir():
+            text = (task / "children").read_text()
+            found.extend(int(p) for p in text.split())
+    except OSError:
+        return []
+    return sorted(set(found))
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Children, grandchildren... of ``pid``, parents before their children."""
+    out: list[int] = []
+    queue = child_pids(pid)
+    while queue:
+        child = queue.pop(0)
+        out.append(child)
+        queue.extend(child_pids(child))
+    return out
+
+
+def is_job_process(pid: int) -> bool:
+    """Whether ``pid`` runs this module (a sweep's trial job)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"emotion_lab.sweep.job_process" in cmdline
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+class _Interruption:
+    """Remembers the first stop signal and turns it into ``KeyboardInterrupt`` (like Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def install(self) -> None:
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal_name is not None:
+            return  # already stopping: let the shutdown finish
+        self.signal_name = signal.Signals(signum).name
+        raise KeyboardInterrupt(self.signal_name)
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
     def watch() -> None:
-        while True:
+        while os.getppid() == parent_pid:
             time.sleep(_PARENT_POLL_S)
-            if os.getppid() != parent_pid:
-                sys.stderr.write("sweep process is gone: stopping this job\n")
-                sys.stderr.flush()
-                os._exit(1)
+        sys.stderr.write("sweep process is gone: stopping this job\n")
+        sys.stderr.flush()
+        signal_pids(descendant_pids(os.getpid()), signal.SIGKILL)
+        os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def main(result_path: str) -> int:
+def _interrupted_return(job: dict[str, Any] | None, signal_name: str) -> Any:
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from emotion_lab.sweep.jobs import JobInterrupted
+
+    overrides = []
+    if job is not None:
+        overrides = list(job["config"].hydra.overrides.task)
+    ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+    ret.return_value = JobInterrupted(f"interrupted by {signal_name}")
+    ret.status = JobStatus.FAILED
+    return ret
+
+
+def _run(job: dict[str, Any]) -> Any:
     from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
 
-    from emotion_lab.sweep.process_launcher import make_job_return_portable
-
-    job = cloudpickle.load(sys.stdin.buffer)
-    _exit_when_orphaned(job["parent_pid"])
     Singleton.set_state(job["singletons"])
     setup_globals()
-    ret = run_job(
+    return run_job(
         hydra_context=job["hydra_context"],
         task_function=job["task_function"],
         config=job["config"],
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
+
+
+def main(result_path: str) -> int:
+    from hydra.core.utils import JobStatus
+
+    from emotion_lab.sweep.process_launcher import make_job_return_portable
+
+    interruption = _Interruption()
+    interruption.install()
+    job: dict[str, Any] | None = None
+    try:
+        job = cloudpickle.load(sys.stdin.buffer)
+        assert job is not None
+        _exit_when_orphaned(job["parent_pid"])
+        ret = _run(job)
+    except BaseException:  # KeyboardInterrupt, or Lightning's SystemExit after one
+        if interruption.signal_name is None:
+            raise
+        ret = _interrupted_return(job, interruption.signal_name)
+    if interruption.signal_name is not None and ret.status != JobStatus.COMPLETED:
+        from emotion_lab.sweep.jobs import JobInterrupted
+
+        ret.return_value = JobInterrupted(f"interrupted by {interruption.signal_name}")
+        ret.status = JobStatus.FAILED
     ret = make_job_return_portable(ret)
     target = Path(result_path)
     tmp = target.with_suffix(".tmp")

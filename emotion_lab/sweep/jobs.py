@@ -1,7 +1,9 @@
 """Launching one trial's job through Hydra's launcher and reading back its objective.
 
 The objective is whatever the task function returned; an exception, a non-number, NaN or inf
-all turn into an error text so the trial is recorded as failed and the sweep goes on.
+all turn into an error text so the trial is recorded as failed and the sweep goes on. A job
+stopped by a signal (Ctrl-C, SIGTERM) is *interrupted*, not failed: its configuration is run
+again when the sweep resumes.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
+class JobInterrupted(Exception):
+    """A job was stopped by a signal before it finished; the message names the signal."""
+
+
 @dataclass
 class JobOutcome:
-    """What one job produced: a finite objective, or an error."""
+    """What one job produced: a finite objective, or an error (``interrupted`` if by a signal)."""
 
     value: float | None
     error: str | None
@@ -32,6 +38,7 @@ class JobOutcome:
     run_dir: str | None
     started: float
     finished: float
+    interrupted: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -113,4 +120,5 @@ def launch_one(launcher: Launcher, overrides: Sequence[str], job_num: int) -> Jo
             finished=time.time(),
         )
     value, error, tb = objective_of(ret)
-    return JobOutcome(value, error, tb, run_dir_of(ret), started, time.time())
+    interrupted = isinstance(ret._return_value, JobInterrupted)
+    return JobOutcome(value, error, tb, run_dir_of(ret), started, time.time(), interrupted)

@@ -5,10 +5,16 @@ Each of ``n_jobs`` workers loops: take the study lock, stop if the study already
 flight without waiting for a batch, and several sweep processes sharing one storage cooperate
 (the lock is a file in the sweep folder). Trial ``n`` is proposed by a sampler seeded with
 ``seed + n``: a resumed sweep never replays its first proposals.
+
+Optuna has no "interrupted" state: a trial stopped by a signal, or left RUNNING by a sweep
+process that died, is stored as FAIL with an ``interrupted`` attribute. It does not count
+against the failure budget nor towards ``n_trials``, and its parameters are enqueued once so
+that the next worker (or the resumed sweep) runs that configuration again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -26,11 +32,12 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from emotion_lab.errors import ConfigError
 from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
-from emotion_lab.sweep.jobs import launch_one
+from emotion_lab.sweep.jobs import JobOutcome, launch_one
 from emotion_lab.sweep.optuna_algos import PRUNERS, SAMPLERS, build_pruner, build_sampler
-from emotion_lab.sweep.report import TrialRecord
-from emotion_lab.sweep.space import Dimension, Kind, SearchSpace
+from emotion_lab.sweep.report import INTERRUPTED, TrialRecord
+from emotion_lab.sweep.space import Dimension, Kind, SearchSpace, describe_changes
 from emotion_lab.sweep.storage import open_storage, resolve_storage_url
 from emotion_lab.sweep.trial_link import PRUNED_ATTR, STUDY_META_ATTR
 
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 LOCK_FILE = ".optuna.lock"
+INTERRUPTED_ATTR = "interrupted"  # why: "interrupted by SIGINT", "stale: ..."
+RERUN_ATTR = "rerun_of"  # on the trial that runs an interrupted trial's configuration again
 
 
 def to_optuna_distribution(dim: Dimension) -> BaseDistribution:
@@ -67,11 +76,11 @@ class OptunaSweeper(SweeperBase):
     ) -> None:
         super().__init__(pruner=pruner, **kwargs)
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"hydra.sweeper.sampler: '{self.sampler}' is not one of {SAMPLERS}")
+            raise ConfigError(f"hydra.sweeper.sampler: '{self.sampler}' is not one of {SAMPLERS}")
         if self.pruner not in PRUNERS:
-            raise ValueError(f"hydra.sweeper.pruner: '{self.pruner}' is not one of {PRUNERS}")
+            raise ConfigError(f"hydra.sweeper.pruner: '{self.pruner}' is not one of {PRUNERS}")
         if heartbeat_s <= 0 or stale_after_s <= heartbeat_s:
-            raise ValueError(
+            raise ConfigError(
                 "hydra.sweeper.heartbeat_s must be > 0 and hydra.sweeper.stale_after_s larger"
             )
         self.heartbeat_s = float(heartbeat_s)
@@ -83,7 +92,7 @@ class OptunaSweeper(SweeperBase):
     # -- sweep ---------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> list[TrialRecord]:
         space = self.parse_space(arguments)
-        self.prepare_sweep_dir()
+        self.claim_sweep_dir(space)
         self.storage_url = resolve_storage_url(self.storage, self.sweep_dir, self.base_dir)
         grid: dict[str, list[Any]] | None = None
         n_trials = self.n_trials
@@ -95,15 +104,17 @@ class OptunaSweeper(SweeperBase):
             for d in space.dimensions
         }
         study = self._open_study(space)
+        self.prepare_sweep_dir()  # only once the study is known to be this one
         log.info(
             f"study '{study.study_name}' in {self.storage_url}: {len(study.trials)} trials "
             f"so far, budget {n_trials}, sampler {self.sampler}, pruner {self.pruner}, "
             f"n_jobs {self.n_jobs}"
         )
         run = _Run(self, study, space, dists, grid, n_trials)
-        run.execute()
-        records = self.records(study, space)
-        self.finish(records)
+        with self.interruptible():
+            run.execute()
+            records = self.records(study, space)
+            self.finish(records)
         return records
 
     def _open_study(self, space: SearchSpace) -> optuna.Study:
@@ -119,18 +130,19 @@ class OptunaSweeper(SweeperBase):
             )
             stored_direction = study.direction.name.lower()
             if stored_direction != self.direction:
-                raise ValueError(
+                raise ConfigError(
                     f"hydra.sweeper.direction={self.direction} but study "
                     f"'{study.study_name}' in {self.storage_url} was created to {stored_direction}"
                 )
             definition = {"space": space.describe(), "direction": self.direction}
             meta = study.user_attrs.get(STUDY_META_ATTR) or {}
-            if meta.get("definition") not in (None, definition):
-                raise ValueError(
+            stored = meta.get("definition")
+            changes = describe_changes(stored, definition) if stored is not None else ""
+            if changes:
+                raise ConfigError(
                     f"hydra.sweeper.study_name: study '{study.study_name}' in {self.storage_url} "
-                    f"was started with another search space or overrides "
-                    f"({meta['definition']['space']}, now {definition['space']}); "
-                    "choose another study_name (or sweep folder) for a new study"
+                    f"was started with other settings ({changes}); choose another study_name "
+                    "(or sweep folder) for a new study"
                 )
             pruner = {"name": self.pruner, "kwargs": self.pruner_kwargs}
             study.set_user_attr(
@@ -168,10 +180,14 @@ class _Run:
         self.adopted: list[optuna.Trial] = []  # trials of a dead sweep whose jobs still run
 
     def execute(self) -> None:
-        with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
-            self._fail_stale()
-        if self.sw.n_jobs == 1:
-            self._worker()  # in the main thread: in-process jobs may install signal handlers
+        try:
+            with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
+                self._reclaim()
+            if self.sw.n_jobs == 1:
+                self._worker()  # in the main thread: in-process jobs may install signal handlers
+                return
+        except KeyboardInterrupt:
+            self.sw.note_interrupt()
             return
         threads = [
             threading.Thread(target=self._guarded_worker, name=f"sweep-worker-{i}", daemon=True)
@@ -184,10 +200,10 @@ class _Run:
                 for t in threads:
                     t.join(timeout=0.5)
         except KeyboardInterrupt:
-            self.sw._stop_reason = self.sw._stop_reason or "interrupted"
+            self.sw.note_interrupt()
+            self.sw.stop_jobs()  # the workers then record their trials as interrupted
             for t in threads:
                 t.join()
-            raise
         if self.errors:
             raise self.errors[0]
 
@@ -209,10 +225,10 @@ class _Run:
         with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
             if self.sw.stopping:
                 return None
-            self._fail_stale()
+            self._reclaim()
             if self.adopted:
                 return self.adopted.pop(0)
-            n = len(self.study.get_trials(deepcopy=False))
+            n = self._counted_trials()
             if n >= self.n_trials:
                 return None
             self.study.sampler = build_sampler(
@@ -242,16 +258,24 @@ class _Run:
         beat = _Heartbeat(trial, self.sw.heartbeat_s)
         try:
             outcome = launch_one(self.sw.launcher, overrides, trial.number)
-        except BaseException:
+        except BaseException as exc:  # Ctrl-C in this thread (Lightning makes it SystemExit)
             beat.stop()
-            trial.set_user_attr("error", "interrupted while running")
-            self._tell(trial, state=TrialState.FAIL)
-            raise
+            if self.sw.interrupted is None and not isinstance(exc, KeyboardInterrupt):
+                trial.set_user_attr("error", f"the job raised {type(exc).__name__}")
+                self._tell(trial, state=TrialState.FAIL)
+                raise
+            self.sw.note_interrupt()
+            self._interrupt(trial.number, f"interrupted by {self.sw.interrupted}")
+            self._after_trial()
+            return
         beat.stop()
         trial.set_user_attr("duration_s", round(outcome.duration_s, 3))
         if outcome.run_dir:
             trial.set_user_attr("run_dir", outcome.run_dir)
-        if outcome.error is not None:
+        if self._was_interrupted(outcome):
+            self._interrupt(trial.number, outcome.error or "interrupted")
+            log.warning(f"trial {trial.number} interrupted: {outcome.error}")
+        elif outcome.error is not None:
             trial.set_user_attr("error", outcome.error[:2000])
             self.sw.log_failure(trial.number, outcome.error, outcome.traceback)
             self._tell(trial, state=TrialState.FAIL)
@@ -277,6 +301,39 @@ class _Run:
             if "Study.stop" not in str(exc) and "study.stop" not in str(exc).lower():
                 raise
 
+    def _was_interrupted(self, outcome: JobOutcome) -> bool:
+        """Stopped by a signal: the job says so, or it failed while the sweep was stopping."""
+        return outcome.interrupted or (
+            self.sw.interrupted is not None and outcome.error is not None
+        )
+
+    def _interrupt(self, number: int, reason: str) -> None:
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another got it
+            self.storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, reason)
+            self.storage.set_trial_user_attr(trial_id, "error", reason[:2000])
+            self._tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _counted_trials(self) -> int:
+        """Trials that use up ``n_trials``: not interrupted ones, nor those still queued."""
+        return sum(
+            1
+            for t in self.study.get_trials(deepcopy=False)
+            if t.state != TrialState.WAITING and INTERRUPTED_ATTR not in t.user_attrs
+        )
+
+    def _reclaim(self) -> None:
+        """Under the study lock: stale trials become interrupted; interrupted ones run again."""
+        self._fail_stale()
+        trials = self.study.get_trials(deepcopy=False)
+        rerun = {t.user_attrs.get(RERUN_ATTR) for t in trials}
+        for t in trials:
+            if t.state != TrialState.FAIL or INTERRUPTED_ATTR not in t.user_attrs:
+                continue
+            if t.number not in rerun:  # finished trials are read-only: the rerun links back
+                self.study.enqueue_trial(t.params, user_attrs={RERUN_ATTR: t.number})
+                log.info(f"trial {t.number} was interrupted: its configuration runs again")
+
     def _user_attrs(self, number: int) -> dict[str, Any]:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
         return self.storage.get_trial_user_attrs(trial_id)
@@ -290,7 +347,7 @@ class _Run:
         return None
 
     def _fail_stale(self) -> None:
-        """RUNNING trials whose sweep process died, or that stopped beating, become FAIL."""
+        """RUNNING trials whose sweep process died, or that stopped beating, are interrupted."""
         now, pid = time.time(), os.getpid()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             attrs = t.user_attrs
@@ -309,10 +366,8 @@ class _Run:
                 reason = f"no heartbeat for {now - float(beat):.0f} s"
             if reason is None or (dead and self._adopt(t)):
                 continue
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, t.number)
-            self.storage.set_trial_user_attr(trial_id, "error", f"stale: {reason}")
-            self._tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            log.warning(f"trial {t.number} marked failed: {reason}")
+            self._interrupt(t.number, f"stale: {reason}")
+            log.warning(f"trial {t.number} marked interrupted: {reason}")
 
     def _adopt(self, t: FrozenTrial) -> bool:
         """Take over a trial of a dead sweep if the launcher can still reach its job (SLURM)."""
@@ -368,9 +423,12 @@ def _record(t: FrozenTrial, space: SearchSpace) -> TrialRecord:
         overrides = space.overrides(t.params)
     except ValueError:
         overrides = []
+    state = t.state.name
+    if t.state == TrialState.FAIL and INTERRUPTED_ATTR in attrs:
+        state = INTERRUPTED
     return TrialRecord(
         number=t.number,
-        state=t.state.name,
+        state=state,
         params=dict(t.params),
         value=t.value,
         duration_s=duration,

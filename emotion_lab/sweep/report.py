@@ -24,6 +24,9 @@ BEST = "best.yaml"
 HISTORY_PNG = "optimization_history.png"
 
 COMPLETE, PRUNED, FAIL, RUNNING = "COMPLETE", "PRUNED", "FAIL", "RUNNING"
+# Stopped by a signal (Ctrl-C, SIGTERM) or reaped after its sweep died: not a failure of its
+# configuration, which a resumed sweep runs again.
+INTERRUPTED = "INTERRUPTED"
 
 
 @dataclass
@@ -97,7 +100,8 @@ def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int 
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
         for row in [header, *body]
     ]
-    counts = {s: sum(r.state == s for r in records) for s in (COMPLETE, PRUNED, FAIL, RUNNING)}
+    states = (COMPLETE, PRUNED, FAIL, INTERRUPTED, RUNNING)
+    counts = {s: sum(r.state == s for r in records) for s in states}
     summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
     shown = f"top {len(rows)} of {len(records)}" if len(rows) < len(records) else "all"
     return "\n".join([f"{len(records)} trials ({summary}); {shown}, best first:", *lines])

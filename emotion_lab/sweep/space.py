@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -25,6 +25,8 @@ from hydra.core.override_parser.types import (
     RangeSweep,
     Transformer,
 )
+
+from emotion_lab.errors import ConfigError
 
 CategoricalValue = str | int | float | bool
 
@@ -54,6 +56,7 @@ class Dimension:
     log: bool = False
     choices: tuple[CategoricalValue, ...] = ()
     choice_texts: tuple[str, ...] = ()
+    where: str = ""  # where it was defined, for messages: hydra.sweeper.params.<key> or the CLI
 
     @property
     def n_steps(self) -> int | None:
@@ -77,8 +80,9 @@ class Dimension:
         """Every value of a discrete dimension, for exhaustive (grid) search."""
         n = self.n_steps
         if n is None:
-            raise ValueError(
-                f"param '{self.name}' ({self.source}) is continuous: a grid needs choice() or range()"
+            raise ConfigError(
+                f"{self.where or self.name}: {self.source} is continuous; "
+                "hydra.sweeper.sampler=grid needs choice() or range()"
             )
         return [self.value_at(i) for i in range(n)]
 
@@ -171,11 +175,12 @@ def parse_search_space(
         try:
             (override,) = parser.parse_overrides([line])  # this one also attaches the loader
         except Exception as exc:  # hydra raises its own OverrideParseException
-            raise ValueError(f"{where}: cannot parse '{line}': {exc}") from None
+            message = " ".join(str(exc).split())
+            raise ConfigError(f"{where}: cannot parse '{line}': {message}") from None
         name = _key_name(override)
         entries.pop(name, None)  # a later definition replaces an earlier one, keeping order
         if override.is_sweep_override():
-            entries[name] = _dimension(override, name, where)
+            entries[name] = replace(_dimension(override, name, where), where=where)
         else:
             entries[name] = override.input_line
     dims = tuple(v for v in entries.values() if isinstance(v, Dimension))
@@ -186,7 +191,7 @@ def parse_search_space(
 def format_float(value: float) -> str:
     """Shortest text Hydra parses back to the same float."""
     if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"cannot pass {value} as an override")
+        raise ConfigError(f"cannot pass {value} as an override")
     return repr(float(value))
 
 
@@ -217,15 +222,15 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
     tags = set(getattr(value, "tags", set()) or set())
     unknown = tags - _KNOWN_TAGS
     if unknown:
-        raise ValueError(f"{where}: unknown tag(s) {sorted(unknown)}; only 'log' is understood")
+        raise ConfigError(f"{where}: unknown tag(s) {sorted(unknown)}; only 'log' is understood")
     log = "log" in tags
 
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
         if low is None or high is None or not low < high:
-            raise ValueError(f"{where}: interval needs start < end, got {source}")
+            raise ConfigError(f"{where}: interval needs start < end, got {source}")
         if log and low <= 0:
-            raise ValueError(f"{where}: tag(log, ...) needs a positive start, got {source}")
+            raise ConfigError(f"{where}: tag(log, ...) needs a positive start, got {source}")
         is_int = isinstance(low, int) and isinstance(high, int)
         kind = Kind.INT if is_int else Kind.FLOAT
         return Dimension(
@@ -233,7 +238,7 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
         )  # continuous (int ones: every integer between)
 
     if log:
-        raise ValueError(f"{where}: tag(log, ...) applies to interval() only, got {source}")
+        raise ConfigError(f"{where}: tag(log, ...) applies to interval() only, got {source}")
 
     shuffled = bool(getattr(value, "shuffle", False))
     if shuffled:  # order means nothing to a sampler; iterate in the written order
@@ -242,7 +247,7 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
     if isinstance(value, RangeSweep) and not shuffled:
         numbers = list(override.sweep_iterator())
         if not numbers:
-            raise ValueError(f"{where}: {source} is empty")
+            raise ConfigError(f"{where}: {source} is empty")
         if len(numbers) == 1:
             return _categorical(name, source, prefix, numbers, [str(numbers[0])], where)
         assert value.step is not None
@@ -257,15 +262,15 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
 
     if isinstance(value, ChoiceSweep | RangeSweep | Glob):  # shuffle(range()): unordered choice
         if isinstance(value, Glob) and override.config_loader is None:
-            raise ValueError(f"{where}: glob() needs the config repository to expand")
+            raise ConfigError(f"{where}: glob() needs the config repository to expand")
         try:
             raw = list(override.sweep_iterator(transformer=Transformer.encode))
             texts = list(override.sweep_string_iterator())
         except Exception as exc:
-            raise ValueError(f"{where}: cannot expand {source}: {exc}") from None
+            raise ConfigError(f"{where}: cannot expand {source}: {exc}") from None
         return _categorical(name, source, prefix, raw, texts, where)
 
-    raise ValueError(f"{where}: sweep form {source} is not supported")
+    raise ConfigError(f"{where}: sweep form {source} is not supported")
 
 
 def _categorical(
@@ -281,9 +286,9 @@ def _categorical(
         # nested values (lists, dicts) are searched by their override text
         choices.append(item if isinstance(item, str | int | float | bool) else text)
     if not choices:
-        raise ValueError(f"{where}: {source} offers no choices")
+        raise ConfigError(f"{where}: {source} offers no choices")
     if len(set(map(repr, choices))) != len(choices):
-        raise ValueError(f"{where}: {source} repeats a choice")
+        raise ConfigError(f"{where}: {source} repeats a choice")
     return Dimension(
         name,
         Kind.CATEGORICAL,
@@ -297,3 +302,41 @@ def _categorical(
 def _tidy_float(value: float) -> float:
     """Drop binary noise such as 0.30000000000000004 from stepped values."""
     return float(f"{value:.12g}")
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What differs between two study definitions (``{"space": describe(), "direction"}``),
+    as a short text naming the keys; empty when they are the same.
+    """
+    parts: list[str] = []
+    if old.get("direction") != new.get("direction"):
+        parts.append(f"direction {old.get('direction')} -> {new.get('direction')}")
+    old_space, new_space = old.get("space") or {}, new.get("space") or {}
+    for label, before, after in (
+        ("search space", old_space.get("params") or {}, new_space.get("params") or {}),
+        ("fixed overrides", _by_key(old_space.get("fixed")), _by_key(new_space.get("fixed"))),
+    ):
+        changed = [
+            f"{k} {before[k]} -> {after[k]}"
+            for k in before
+            if k in after and before[k] != after[k]
+        ]
+        added = [k for k in after if k not in before]
+        removed = [k for k in before if k not in after]
+        details = [
+            *(f"changed {c}" for c in changed),
+            *([f"added {', '.join(added)}"] if added else []),
+            *([f"removed {', '.join(removed)}"] if removed else []),
+        ]
+        if details:
+            parts.append(f"{label}: {'; '.join(details)}")
+    return "; ".join(parts)
+
+
+def _by_key(overrides: Iterable[str] | None) -> dict[str, str]:
+    """``["+a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``."""
+    out: dict[str, str] = {}
+    for text in overrides or ():
+        key, _, value = str(text).partition("=")
+        out[key.lstrip("+~")] = value
+    return out

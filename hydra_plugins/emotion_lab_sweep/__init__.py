@@ -36,7 +36,10 @@ class _ForwardingSweeper(Sweeper):
     _impl: tuple[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
-        self.impl = _implementation(*self._impl, kwargs)
+        from emotion_lab.sweep.base import reported  # bad settings: one line, exit 2
+
+        with reported():
+            self.impl = _implementation(*self._impl, kwargs)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -44,7 +47,10 @@ class _ForwardingSweeper(Sweeper):
         self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        return self.impl.sweep(arguments)
+        from emotion_lab.sweep.base import reported
+
+        with reported():
+            return self.impl.sweep(arguments)
 
 
 class OptunaSweeper(_ForwardingSweeper):

@@ -30,6 +30,7 @@ def test_hyperopt_records_failures_and_nan_and_goes_on(tmp_path) -> None:
         "cat=a,b,c",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.max_failure_rate=0.5",
+        "hydra.sweeper.min_trials_for_failure_rate=1",
         "nan_trials=[0]",
         "fail_trials=[2]",
         sweeper="hyperopt",
@@ -55,3 +56,17 @@ def test_hyperopt_records_failures_and_nan_and_goes_on(tmp_path) -> None:
     assert [r["state"] for r in rows] == ["FAIL", "COMPLETE", "FAIL", "COMPLETE"]
     assert "ValueError: trial 2 was told to fail" in rows[2]["error"]
     assert all(float(r["value"]) < 1.1 for r in rows if r["state"] == "COMPLETE")
+
+
+def test_one_failing_first_trial_does_not_end_the_study(tmp_path) -> None:
+    """The rate counts only from ``min_trials_for_failure_rate`` (3) finished trials on."""
+    sweep_dir = tmp_path / "sweep"
+    proc = run_sweep(
+        sweep_dir,
+        "x=interval(0,1)",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.max_failure_rate=0.5",
+        "fail_trials=[0]",
+    )
+    assert proc.returncode == 0, explain(proc)
+    assert [r["state"] for r in leaderboard(sweep_dir)] == ["FAIL"] + ["COMPLETE"] * 3
