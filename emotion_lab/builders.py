@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab.data.datamodule import EmotionDataModule
+from emotion_lab.errors import ConfigError
 from emotion_lab.models import apply_initializer
 from emotion_lab.module import EmotionClassifier
 
@@ -36,7 +37,16 @@ def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClass
         feat_dim=model.embedding_dim,
         class_counts=datamodule.class_counts(),
     )
+    performance = cfg.get("performance") or {}
+    compile_model = bool(performance.get("compile", False))
+    if compile_model and cfg.model.get("truncate", False):
+        raise ConfigError(
+            "performance.compile=true needs model.truncate=false: the truncated backbone ends "
+            "its forward with an exception, which torch.compile cannot trace"
+        )
     return EmotionClassifier(
+        channels_last=bool(performance.get("channels_last", True)),
+        compile_model=compile_model,
         model=model,
         loss=loss,
         optimizer=instantiate(cfg.optimizer),

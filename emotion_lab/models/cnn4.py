@@ -79,9 +79,6 @@ class CNN4(EmotionNet):
         self.embedding_dim = dense_units
         self._l2 = [(f"blocks.{i}.0.weight", c) for i, c in enumerate(coefs)]
         self._l2 += [("dense.weight", float(dense_l2)), ("classifier.weight", float(output_l2))]
-        # NHWC weights make the convs emit NHWC maps, whose max-pooling is several times faster on
-        # CPU; outputs and state_dict are unchanged.
-        self.to(memory_format=torch.channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.dense(torch.flatten(self.blocks(x), 1)))
@@ -152,9 +149,6 @@ class KerasBaselineCNN(EmotionNet):
         self.head_dropout = nn.Dropout(drops[-1])
         self.classifier = nn.Linear(prev, num_classes)
         self.embedding_dim = prev
-        # NHWC weights make the convs emit NHWC maps, whose max-pooling is several times faster on
-        # CPU; outputs and state_dict are unchanged.
-        self.to(memory_format=torch.channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

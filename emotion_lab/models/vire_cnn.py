@@ -58,9 +58,6 @@ class VireCNN(EmotionNet):
         )
         self.classifier = nn.Linear(d2, num_classes)
         self.embedding_dim = d2
-        # NHWC weights make the convs emit NHWC maps, whose max-pooling is several times faster on
-        # CPU; outputs and state_dict are unchanged.
-        self.to(memory_format=torch.channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -88,9 +88,6 @@ class VireDenseNet(EmotionNet):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
         self.embedding_dim = channels
-        # NHWC weights make the convs emit NHWC maps, whose max-pooling is several times faster on
-        # CPU; outputs and state_dict are unchanged.
-        self.to(memory_format=torch.channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -63,18 +63,51 @@ def test_forward_shapes(name: str, in_chans: int, size: int, kwargs: dict) -> No
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("name", ["vire_cnn", "vire_densenet", "cnn4", "keras_baseline_cnn"])
-def test_small_cnns_run_channels_last_without_changing_results(name: str) -> None:
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("vire_cnn", {}),
+        ("vire_alexnet", {}),
+        ("vire_densenet", {}),
+        ("cnn4", {}),
+        ("keras_baseline_cnn", {}),
+        ("resemotenet", {"width": 0.125}),
+    ],
+)
+def test_the_module_runs_every_model_channels_last_without_changing_results(
+    name: str, kwargs: dict
+) -> None:
+    from functools import partial
+
+    from emotion_lab.losses import EmotionLoss
+    from emotion_lab.module import EmotionClassifier
+
     torch.manual_seed(0)
-    model = create_model(name, NUM_CLASSES, in_chans=1, input_size=48).eval()
-    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    model = create_model(name, NUM_CLASSES, in_chans=1, input_size=48, **kwargs).eval()
     x = torch.randn(2, 1, 48, 48)
     with torch.no_grad():
-        assert first_conv(x).is_contiguous(memory_format=torch.channels_last)
-        fast = model(x)
-        model.to(memory_format=torch.contiguous_format)
-        assert not first_conv(x).is_contiguous(memory_format=torch.channels_last)
-        assert torch.allclose(model(x), fast, atol=1e-5)
+        reference = model(x)
+    assert not any(
+        p.is_contiguous(memory_format=torch.channels_last)
+        and p.dim() == 4
+        and p.shape[1] > 1
+        and p.shape[2] > 1
+        for p in model.parameters()
+    )
+    module = EmotionClassifier(
+        model=model,
+        loss=EmotionLoss(NUM_CLASSES, model.embedding_dim),
+        optimizer=partial(torch.optim.SGD, lr=0.1),
+        classes=[str(i) for i in range(NUM_CLASSES)],
+        channels_last=True,
+    )
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    with torch.no_grad():
+        assert first_conv(x.contiguous(memory_format=torch.channels_last)).is_contiguous(
+            memory_format=torch.channels_last
+        )
+        _, logits = module._network()(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(logits, reference, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["vire_cnn", "vire_alexnet", "vire_densenet", "cnn4"])
