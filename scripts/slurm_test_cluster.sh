@@ -52,7 +52,7 @@ up() {
 
   local node cpus mem_mb
   node=$(hostname -s)
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
   mem_mb=$(awk '/MemTotal/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=emotionlabtest

@@ -9,8 +9,8 @@ a late result), whether or not ``sacct`` works.
 Every job's id is written to ``<sweep dir>/.slurm_jobs/<job number>.json``. A sweep started again
 after its process died (``kill -9``, a lost login node) asks SLURM about those jobs: it re-attaches
 to the ones still queued or running and collects their results (``on_resume=reattach``), or
-cancels them (``on_resume=cancel``). A sweep that is interrupted (SIGINT, SIGTERM, an error)
-cancels the jobs it was waiting for.
+cancels them (``on_resume=cancel``). A sweep that stops on a signal (the sweeper calls
+:meth:`SlurmTrialLauncher.cancel_all`), an error, or an exit cancels the jobs it waited for.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ import atexit
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from hydra.core.singleton import Singleton
@@ -178,7 +176,7 @@ class SlurmTrialLauncher(BaseSubmititLauncher):
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        self._install_stop_handlers()
+        atexit.register(self._cancel_at_exit)
 
     # -- launching ---------------------------------------------------------------------------
     def launch(
@@ -351,37 +349,10 @@ class SlurmTrialLauncher(BaseSubmititLauncher):
             live = list(self._live.values())
         self._cancel(live, why)
 
-    def _install_stop_handlers(self) -> None:
-        atexit.register(self._cancel_at_exit)
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-            if previous is signal.SIG_IGN:
-                continue
-            signal.signal(sig, _chained(self, previous))
-
     def _cancel_at_exit(self) -> None:
         with self._live_lock:
             live = list(self._live.values())
         self._cancel(live, "the sweep process is exiting")
-
-
-def _chained(
-    launcher: SlurmTrialLauncher, previous: Any
-) -> Callable[[int, FrameType | None], None]:
-    """A signal handler that cancels the launcher's jobs, then does what ``previous`` did."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        launcher.cancel_all(f"the sweep got {signal.Signals(signum).name}")
-        if callable(previous):
-            previous(signum, frame)
-        elif signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        else:
-            raise SystemExit(128 + signum)
-
-    return handler
 
 
 def _failed(record: JobRecord, message: str) -> JobReturn:

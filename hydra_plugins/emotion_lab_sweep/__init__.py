@@ -97,3 +97,6 @@ class SlurmLauncher(_ForwardingLauncher):
 
     def reattachable(self, job_num: int) -> bool:
         return bool(self.impl.reattachable(job_num))
+
+    def cancel_all(self, why: str) -> None:
+        self.impl.cancel_all(why)

@@ -22,6 +22,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from emotion_lab.sweep.optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
 from tests.fixtures_sweep.runner import leaderboard, start_sweep
 
 pytestmark = pytest.mark.slow
@@ -134,15 +135,18 @@ def test_three_workers_share_one_postgres_study(tmp_path: Path, postgres_url: st
                 w.kill()
     assert [w.returncode for w in workers[1:]] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     trials = optuna.load_study(study_name="pg_shared", storage=_psycopg(postgres_url)).trials
-    assert [t.number for t in trials] == list(range(N_TRIALS))  # exactly n_trials
-    assert len({(t.params["x"], t.params["y"]) for t in trials}) == N_TRIALS  # none twice
-    states = {t.number: t.state.name for t in trials}
-    assert states.pop(killed) == "FAIL"
-    assert set(states.values()) == {"COMPLETE"}
-    assert trials[killed].user_attrs["error"].startswith("stale: its sweep process")
-    assert str(victim.pid) in trials[killed].user_attrs["error"]
+    victim_trial = trials[killed]
+    assert victim_trial.state.name == "FAIL"
+    assert victim_trial.user_attrs[INTERRUPTED_ATTR].startswith("stale: its sweep process")
+    assert str(victim.pid) in victim_trial.user_attrs[INTERRUPTED_ATTR]
+    counted = [t for t in trials if INTERRUPTED_ATTR not in t.user_attrs]
+    assert len(counted) == N_TRIALS and len(trials) == N_TRIALS + 1  # exactly n_trials
+    assert {t.state.name for t in counted} == {"COMPLETE"}
+    assert len({(t.params["x"], t.params["y"]) for t in counted}) == N_TRIALS  # none twice
+    (rerun,) = [t for t in counted if t.user_attrs.get(RERUN_ATTR) == killed]
+    assert rerun.params == victim_trial.params  # the killed configuration ran once more
     assert {t.user_attrs["owner_pid"] for t in trials} == {w.pid for w in workers}
-    assert [int(r["number"]) for r in leaderboard(sweep_dir)] == list(range(N_TRIALS))
+    assert [int(r["number"]) for r in leaderboard(sweep_dir)] == list(range(N_TRIALS + 1))
 
 
 def _psycopg(url: str) -> str:
