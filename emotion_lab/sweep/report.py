@@ -173,7 +173,7 @@ def plot_history(path: Path, records: Sequence[TrialRecord], direction: str, tit
     if done or any(r.state == PRUNED for r in records):
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # workers plot concurrently
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
