@@ -95,3 +95,53 @@ def test_warmup_cosine_shape():
     assert lrs[9] == pytest.approx(1.0)
     assert lrs[-1] < 0.01
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
+
+
+def _uint8_batch(n: int, channels: int = 3, side: int = 24) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(0, 256, (n, channels, side, side), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_randaugment_ops_on_a_group_equal_torchvision_image_by_image(negative: bool) -> None:
+    aug = RandAugment(num_ops=1, magnitude=9)
+    images = _uint8_batch(5)
+    for name, magnitude, signed in aug.space(24, 24):
+        value = -magnitude if (negative and signed) else magnitude
+        grouped = aug.apply(images.clone(), name, value)
+        one_by_one = torch.stack([aug.apply(img.clone(), name, value) for img in images])
+        assert torch.equal(grouped, one_by_one), name
+
+
+def test_randaugment_draws_ops_per_sample_and_batches_the_calls(monkeypatch) -> None:
+    aug = RandAugment(num_ops=2, magnitude=9)
+    calls: list[int] = []
+    original = aug.apply
+
+    def counting(images, name, magnitude):
+        calls.append(images.shape[0])
+        return original(images, name, magnitude)
+
+    monkeypatch.setattr(aug, "apply", counting)
+    torch.manual_seed(0)
+    same = _uint8_batch(1).expand(64, -1, -1, -1).float() / 255
+    out = aug(same)
+    distinct = {tuple(img.flatten()[:200].tolist()) for img in (out * 255).round().to(torch.uint8)}
+    assert len(distinct) > 10  # one image, 64 samples: each drew its own ops
+    groups = 2 * sum(1 + signed for name, _, signed in aug.space(24, 24) if name != "Identity")
+    assert len(calls) <= groups < 64 * 2  # grouped calls, not one per image and op
+    assert sum(calls) <= 64 * 2
+
+
+def test_randaugment_with_one_op_gives_each_sample_one_torchvision_outcome() -> None:
+    aug = RandAugment(num_ops=1, magnitude=5)
+    torch.manual_seed(3)
+    images = _uint8_batch(16)
+    out = (aug(images.float() / 255) * 255).round().to(torch.uint8)
+    for img, got in zip(images, out, strict=True):
+        outcomes = [img] + [
+            aug.apply(img.clone(), name, sign * mag)
+            for name, mag, signed in aug.space(24, 24)
+            for sign in ((-1.0, 1.0) if signed else (1.0,))
+        ]
+        assert any(torch.equal(got, o) for o in outcomes)
