@@ -149,10 +149,8 @@ class EmotionDataModule(pl.LightningDataModule):
             raise ValueError(f"data.fold must be in [0, {num_folds}), got {fold}")
         if on_bad_sample not in ("error", "skip"):
             raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
-        if decode_size is not None and (
-            not isinstance(decode_size, int) or isinstance(decode_size, bool)
-            or decode_size < image_size
-        ):
+        is_int = isinstance(decode_size, int) and not isinstance(decode_size, bool)
+        if decode_size is not None and not (is_int and decode_size >= image_size):
             raise ValueError(
                 f"data.decode_size must be null or an integer >= model.input_size "
                 f"({image_size}), got {decode_size!r}"
@@ -388,10 +386,15 @@ class EmotionDataModule(pl.LightningDataModule):
         return x[..., top : top + side, left : left + side]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        # The statistics move to the batch's device once and stay there: no copy per batch.
         if self._mean is not None:
-            x = x - self._mean.to(x.device)
+            if self._mean.device != x.device:
+                self._mean = self._mean.to(x.device)
+            x = x - self._mean
         if self._std is not None:
-            x = x / self._std.to(x.device)
+            if self._std.device != x.device:
+                self._std = self._std.to(x.device)
+            x = x / self._std
         return x
 
 
