@@ -205,8 +205,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         ImageFolders(work, SIDE, 3, decode_workers=cores).load("train")  # the cache, once
 
         (single,) = run_children(work, 1)
-        anon, uss = delta(single, "Anonymous"), delta(single, "Private_Clean") + delta(
-            single, "Private_Dirty"
+        anon, uss = (
+            delta(single, "Anonymous"),
+            delta(single, "Private_Clean") + delta(single, "Private_Dirty"),
         )
         print(
             f"memory, 1 process: private anonymous +{gb(anon)} = {anon / decoded:.3f}x decoded "

@@ -73,7 +73,10 @@ def test_csv_that_is_gzip_compressed_says_so(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(("emotion,pixels,Usage\n" + fer_row(1) + "\n").encode()))
     with pytest.raises(DataError) as err:
         Fer2013Csv(path).load("train")
-    assert one_line(err) == f"{path}: is gzip-compressed (decompress it first: gunzip), not a text file"
+    assert (
+        one_line(err)
+        == f"{path}: is gzip-compressed (decompress it first: gunzip), not a text file"
+    )
 
 
 def test_csv_latin1_byte_names_file_line_and_column(tmp_path: Path) -> None:

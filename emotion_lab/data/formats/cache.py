@@ -183,7 +183,13 @@ def write_cache(stem: Path, key: str, split: DecodedSplit) -> DecodedSplit:
         out[...] = split.images
 
     stored = write_array_cache(
-        stem, key, split.images.shape, fill, split.labels, split.skipped, split.skip_reasons,
+        stem,
+        key,
+        split.images.shape,
+        fill,
+        split.labels,
+        split.skipped,
+        split.skip_reasons,
         split.unassigned,
     )
     return split if stored is None else stored

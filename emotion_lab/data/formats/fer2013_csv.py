@@ -225,14 +225,10 @@ def parse_fer2013_csv(
             try:
                 label = int(label_text)
             except ValueError:
-                per_split[split].report(
-                    f"{name}:{line}: label {label_text!r} is not an integer"
-                )
+                per_split[split].report(f"{name}:{line}: label {label_text!r} is not an integer")
                 continue
             if not 0 <= label < n_classes:
-                per_split[split].report(
-                    f"{name}:{line}: label {label} outside 0..{n_classes - 1}"
-                )
+                per_split[split].report(f"{name}:{line}: label {label} outside 0..{n_classes - 1}")
                 continue
             pixels = _parse_pixels(row[i_pixels])
             if isinstance(pixels, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,10 @@ DEFAULT_SPLIT_DIRS: dict[Split, tuple[str, ...]] = {
 
 DECODE_CHUNK = 64
 """Images per pool task: big enough to amortise the hand-over, small enough to stop fast."""
+
+_OUTPUT: np.ndarray | None = None
+"""The array being decoded into, in shared memory: forked workers write their images straight
+into it (no pickling of pixels); spawned workers, which do not inherit it, send them back."""
 
 
 @cache
@@ -141,7 +146,11 @@ def check_workers(decode_workers: int | None) -> int:
     """``data.decode_workers``: a positive count, or None/0 for every core."""
     if decode_workers is None or decode_workers == 0:
         return default_workers()
-    if not isinstance(decode_workers, int) or isinstance(decode_workers, bool) or decode_workers < 0:
+    if (
+        not isinstance(decode_workers, int)
+        or isinstance(decode_workers, bool)
+        or decode_workers < 0
+    ):
         raise ValueError(
             f"data.decode_workers must be a positive integer, 0 or null (all cores); "
             f"got {decode_workers!r}"
@@ -202,25 +211,36 @@ def decode_images(
     if ref is None:
         first_reason = f" (first: {bad.reasons[0]})" if bad.reasons else ""
         raise DataError(f"{source}: none of the {n} images could be decoded{first_reason}")
-    out = np.empty((n, *ref.shape), dtype=np.uint8)
+    workers = min(check_workers(decode_workers), -(-(n - first) // DECODE_CHUNK))
+    shape = (n, *ref.shape)
+    if workers > 1 and _START_METHOD == "fork":
+        shared = mmap.mmap(-1, max(1, int(np.prod(shape))))  # MAP_SHARED: seen by forked workers
+        out = np.frombuffer(shared, dtype=np.uint8, count=int(np.prod(shape))).reshape(shape)
+    else:
+        out = np.empty(shape, dtype=np.uint8)
     out[first - 1] = ref
     ref_h, ref_w = ref.shape[:2]
-    mismatch = (
-        f"but {paths[first - 1]} is {ref_w}×{ref_h}; set image_size to resize all images"
-    )
+    mismatch = f"but {paths[first - 1]} is {ref_w}×{ref_h}; set image_size to resize all images"
     bounds = [(i, min(i + DECODE_CHUNK, n)) for i in range(first, n, DECODE_CHUNK)]
     tasks = [
-        ([str(p) for p in paths[lo:hi]], mode, image_size, ref.shape, mismatch) for lo, hi in bounds
+        (lo, [str(p) for p in paths[lo:hi]], mode, image_size, ref.shape, mismatch)
+        for lo, hi in bounds
     ]
-    with progress(n, f"decoding {source}") as advance, _pool(decode_workers, len(tasks)) as pool:
-        advance(first)
-        results = pool.map(_decode_chunk, *zip(*tasks, strict=True)) if tasks else iter(())
-        for (lo, hi), (arrays, problems) in zip(bounds, results, strict=True):
-            out[lo:hi] = arrays
-            for offset, what in problems:
-                ok[lo + offset] = False
-                bad.report(message(lo + offset, what))  # raises in error mode
-            advance(hi - lo)
+    global _OUTPUT
+    _OUTPUT = out
+    try:
+        with progress(n, f"decoding {source}") as advance, _pool(workers) as pool:
+            advance(first)
+            results = pool.map(_decode_chunk, *zip(*tasks, strict=True)) if tasks else iter(())
+            for (lo, hi), (arrays, problems) in zip(bounds, results, strict=True):
+                if arrays is not None:
+                    out[lo:hi] = arrays
+                for offset, what in problems:
+                    ok[lo + offset] = False
+                    bad.report(message(lo + offset, what))  # raises in error mode
+                advance(hi - lo)
+    finally:
+        _OUTPUT = None
     y = np.asarray(labels, dtype=np.int64)
     if not ok.all():
         out, y = out[ok], y[ok]
@@ -240,17 +260,18 @@ class _InProcess(Executor):
         return map(fn, *iterables)
 
 
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+"""Fork where the platform has it: workers need only PIL and numpy (and the shared output),
+while a spawned worker would re-import the whole training entry point."""
+
+
 @contextmanager
-def _pool(decode_workers: int | None, n_tasks: int) -> Iterator[Executor]:
-    """A process pool of ``decode_workers`` (fork where the platform has it: workers need only
-    PIL and numpy, and a spawned worker would re-import the whole training entry point)."""
-    workers = min(check_workers(decode_workers), n_tasks)
+def _pool(workers: int) -> Iterator[Executor]:
+    """``workers`` processes, or this process alone for one."""
     if workers <= 1:
         yield _InProcess()
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD))
     try:
         yield pool
     finally:
@@ -258,14 +279,20 @@ def _pool(decode_workers: int | None, n_tasks: int) -> Iterator[Executor]:
 
 
 def _decode_chunk(
+    lo: int,
     paths: list[str],
     mode: str,
     image_size: int | None,
     shape: tuple[int, ...],
     mismatch: str,
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Pool task: the chunk's images (zeros where one failed) and (offset, problem) pairs."""
-    out = np.zeros((len(paths), *shape), dtype=np.uint8)
+) -> tuple[np.ndarray | None, list[tuple[int, str]]]:
+    """Pool task: (offset, problem) pairs, and the chunk's images (zeros where one failed)
+    unless they went straight into the shared output (then None)."""
+    out = (
+        _OUTPUT[lo : lo + len(paths)]
+        if _OUTPUT is not None
+        else np.zeros((len(paths), *shape), dtype=np.uint8)
+    )
     problems: list[tuple[int, str]] = []
     for offset, name in enumerate(paths):
         try:
@@ -277,7 +304,7 @@ def _decode_chunk(
             problems.append((offset, f"image is {arr.shape[1]}×{arr.shape[0]} {mismatch}"))
             continue
         out[offset] = arr
-    return out, problems
+    return (None if _OUTPUT is not None else out), problems
 
 
 def _decode_problem(path: Path, err: Exception) -> str:
