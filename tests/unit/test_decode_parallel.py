@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats import AnnotationFile, ImageFolders
 from emotion_lab.data.formats import folders as folders_mod
+from emotion_lab.data.formats.cache import CACHE_DIRNAME, BadSamples
 
 RNG = np.random.default_rng(3)
 N_PER_CLASS = 80  # two classes: 160 images, three pool tasks of 64
@@ -105,3 +107,31 @@ def test_the_datamodule_hands_decode_workers_to_the_source(tmp_path: Path) -> No
         source=partial(ImageFolders, tmp_path), image_size=20, channels=3, decode_workers=0
     )
     assert every_core.source.decode_workers == folders_mod.default_workers()
+
+
+def test_decoding_goes_through_a_file_and_squeezes_out_bad_images(tmp_path: Path, pools) -> None:
+    """The first decode writes into a temp file beside the cache (a split may be larger than
+    memory); with skipped images the result equals an in-memory decode, and no temp remains."""
+    paths = tree(tmp_path)
+    for broken in (paths[5], paths[70], paths[150]):
+        broken.write_bytes(b"broken")
+    allocated: list[np.ndarray] = []
+    real = folders_mod.scratch_arrays
+
+    @contextmanager
+    def spying(folder, name):
+        with real(folder, name) as allocate:
+            yield lambda shape: allocated.append(allocate(shape)) or allocated[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(folders_mod, "scratch_arrays", spying)
+        data = ImageFolders(tmp_path, 20, on_bad_sample="skip", decode_workers=2).load("train")
+    assert len(allocated) == 1 and isinstance(allocated[0], np.memmap)
+    labels = [0] * N_PER_CLASS + [1] * N_PER_CLASS
+    in_memory = folders_mod.decode_images(
+        paths, labels, image_size=20, channels=3, bad=BadSamples("skip"), source="t"
+    )
+    assert data.skipped == in_memory.skipped == 3
+    assert np.array_equal(data.images, in_memory.images)
+    assert np.array_equal(data.labels, in_memory.labels)
+    assert not list((tmp_path / CACHE_DIRNAME).glob(".*.tmp"))

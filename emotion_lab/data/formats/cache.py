@@ -180,7 +180,9 @@ def write_cache(stem: Path, key: str, split: DecodedSplit) -> DecodedSplit:
     """
 
     def fill(out: np.ndarray) -> None:
-        out[...] = split.images
+        step = max(1, _CHECKSUM_CHUNK // max(1, int(np.prod(split.images.shape[1:]))))
+        for start in range(0, len(out), step):  # in slices: the source may be a file too
+            out[start : start + step] = split.images[start : start + step]
 
     stored = write_array_cache(
         stem,
@@ -283,6 +285,35 @@ def locked_build(stem: Path, key: str, make: Callable[[], DecodedSplit]) -> Deco
     with build_lock(stem):
         data = read_cache(stem, key)  # built by another process while this one waited
         return make() if data is None else data
+
+
+@contextlib.contextmanager
+def scratch_arrays(folder: Path, name: str) -> Iterator[Callable[[tuple[int, ...]], np.ndarray]]:
+    """Yield ``allocate(shape)``: a uint8 array backed by a temp file in ``folder`` (page cache
+    the kernel can write back, so decoding a split larger than memory works), in memory when
+    the folder is not writable. The files go on exit; a killed process leaves them to
+    :func:`remove_stale_temps`."""
+    made: list[str] = []
+
+    def allocate(shape: tuple[int, ...]) -> np.ndarray:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=folder
+            )
+            os.close(fd)
+            made.append(tmp)
+            return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        except OSError as err:
+            log.debug("decoding %s in memory (%s)", name, err)
+            return np.empty(shape, dtype=np.uint8)
+
+    try:
+        yield allocate
+    finally:
+        for tmp in made:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def read_json(path: Path, key: str) -> dict[str, Any] | None:

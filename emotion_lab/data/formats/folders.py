@@ -14,7 +14,7 @@ import logging
 import mmap
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +33,12 @@ from emotion_lab.data.formats.cache import (
     BadSamples,
     DecodedSplit,
     cache_location,
-    cached_build,
     check_split,
     digest,
+    locked_build,
     progress,
+    scratch_arrays,
+    write_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -167,10 +169,14 @@ def decode_images_cached(
 ) -> DecodedSplit:
     """The decoded split from ``cache_file`` when its ``key`` still matches, else decoded by
     :func:`decode_images` (``decode`` are its keyword arguments) and cached for the next run;
-    concurrent processes decode it once."""
-    return cached_build(
-        cache_file, key, lambda: decode_images([f.path for f in files], labels, **decode)
-    )
+    concurrent processes decode it once, into a file beside the cache rather than memory."""
+
+    def make() -> DecodedSplit:
+        with scratch_arrays(cache_file.parent, cache_file.name) as allocate:
+            data = decode_images([f.path for f in files], labels, allocate=allocate, **decode)
+            return write_cache(cache_file, key, data)
+
+    return locked_build(cache_file, key, make)
 
 
 def decode_images(
@@ -183,6 +189,7 @@ def decode_images(
     source: str,
     where: Sequence[str] | None = None,
     decode_workers: int | None = None,
+    allocate: Callable[[tuple[int, ...]], np.ndarray] | None = None,
 ) -> DecodedSplit:
     """Decode ``paths`` into one N×H×W×C uint8 array, chunks of images in parallel processes.
 
@@ -190,6 +197,8 @@ def decode_images(
     per-image prefix for messages (e.g. ``file:row``); otherwise messages start with the path.
     Results are taken in listing order, so in error mode the first bad image is the one raised
     (and pending chunks are cancelled), and the array does not depend on the worker count.
+    ``allocate(shape)`` provides the output (e.g. a file-backed memory map, which forked
+    workers write into directly); skipped images are then squeezed out in place.
     """
     n = len(paths)
     mode = "L" if channels == 1 else "RGB"
@@ -213,7 +222,9 @@ def decode_images(
         raise DataError(f"{source}: none of the {n} images could be decoded{first_reason}")
     workers = min(check_workers(decode_workers), -(-(n - first) // DECODE_CHUNK))
     shape = (n, *ref.shape)
-    if workers > 1 and _START_METHOD == "fork":
+    if allocate is not None:
+        out = allocate(shape)
+    elif workers > 1 and _START_METHOD == "fork":
         shared = mmap.mmap(-1, max(1, int(np.prod(shape))))  # MAP_SHARED: seen by forked workers
         out = np.frombuffer(shared, dtype=np.uint8, count=int(np.prod(shape))).reshape(shape)
     else:
@@ -243,7 +254,7 @@ def decode_images(
         _OUTPUT = None
     y = np.asarray(labels, dtype=np.int64)
     if not ok.all():
-        out, y = out[ok], y[ok]
+        out, y = _squeeze(out, ok), y[ok]
     return DecodedSplit(
         images=out,
         labels=y,
@@ -251,6 +262,15 @@ def decode_images(
         skip_reasons=bad.reasons,
         unassigned=bad.unassigned,
     )
+
+
+def _squeeze(out: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``out[ok]`` in place, block by block (rows only move down), as a view of ``out``."""
+    keep = np.flatnonzero(ok)
+    for start in range(0, len(keep), DECODE_CHUNK):
+        block = keep[start : start + DECODE_CHUNK]
+        out[start : start + len(block)] = out[block]  # the fancy read copies the block first
+    return out[: len(keep)]
 
 
 class _InProcess(Executor):
