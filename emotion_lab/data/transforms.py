@@ -33,8 +33,42 @@ class RandomHorizontalFlip(nn.Module):
         return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
+def keras_affine_theta(
+    angle: torch.Tensor,
+    shift: torch.Tensor,
+    shear: torch.Tensor,
+    zoom: torch.Tensor,
+    mirror: torch.Tensor,
+) -> torch.Tensor:
+    """``affine_grid`` matrices (N×2×3) of Keras' ``apply_affine_transform`` for square images.
+
+    Keras samples the input at ``R·(Sh·Z·p + t)`` for every output pixel ``p`` (x, y about the
+    centre): ``R`` rotation by ``angle``, ``Sh = [[1, -sin s], [0, cos s]]`` its shear, ``Z`` the
+    per-axis zoom factors (``zoom`` N×2, > 1 zooms out), ``t`` the shift (``shift`` N×2, in grid
+    units: 2 = the full side); a horizontal flip of the output (``mirror`` = ±1) comes last.
+    Angles are radians here; the module converts Keras' degrees.
+    """
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
+    zero, one = torch.zeros_like(shear), torch.ones_like(shear)
+    shearing = torch.stack(
+        [torch.stack([one, -torch.sin(shear)], 1), torch.stack([zero, torch.cos(shear)], 1)], 1
+    )
+    linear = rotation @ shearing * zoom[:, None, :] * torch.stack([mirror, one], 1)[:, None, :]
+    offset = rotation @ shift[:, :, None]
+    return torch.cat([linear, offset], dim=2)
+
+
 class RandomAffine(nn.Module):
-    """Rotation (degrees), shift (fraction of size), shear (degrees), zoom (scale range), flip."""
+    """Keras ``ImageDataGenerator`` geometry: rotation and shear in degrees, shift as a fraction
+    of the side, zoom, horizontal flip; one ``grid_sample`` per batch.
+
+    Arguments read as Keras reads them: ``degrees`` = ``rotation_range``, ``translate`` =
+    ``width/height_shift_range``, ``shear`` = ``shear_range`` (degrees, not radians), ``zoom`` =
+    ``zoom_range`` as ``[low, high]``: two factors drawn independently per image for width and
+    height, multiplying the sampling grid (> 1 zooms out). ``scale`` is the torchvision-style
+    alternative: one factor for both axes, > 1 enlarges the image.
+    """
 
     def __init__(
         self,
@@ -43,39 +77,34 @@ class RandomAffine(nn.Module):
         shear: float = 0.0,
         scale: Sequence[float] = (1.0, 1.0),
         flip_p: float = 0.0,
+        zoom: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if degrees < 0 or translate < 0 or shear < 0:
             raise ValueError("augmentation: degrees, translate and shear must be >= 0")
-        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
-            raise ValueError(
-                f"augmentation: scale must be [low, high] with 0 < low <= high, got {scale}"
-            )
+        for key, pair in (("scale", scale), ("zoom", zoom)):
+            if pair is not None and (len(pair) != 2 or not 0 < pair[0] <= pair[1]):
+                raise ValueError(
+                    f"augmentation: {key} must be [low, high] with 0 < low <= high, got {pair}"
+                )
+        if zoom is not None and tuple(scale) != (1.0, 1.0):
+            raise ValueError("augmentation: give either zoom (Keras, per axis) or scale, not both")
         self.degrees, self.translate, self.shear = degrees, translate, shear
         self.scale = (float(scale[0]), float(scale[1]))
+        self.zoom = None if zoom is None else (float(zoom[0]), float(zoom[1]))
         self.flip_p = flip_p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         angle = torch.deg2rad(_uniform(n, -self.degrees, self.degrees, x))
         shear = torch.deg2rad(_uniform(n, -self.shear, self.shear, x))
-        zoom = _uniform(n, *self.scale, x)
-        tx = _uniform(n, -self.translate, self.translate, x) * 2  # grid units span [-1, 1]
-        ty = _uniform(n, -self.translate, self.translate, x) * 2
-        sign = torch.where(torch.rand(n, device=x.device) < self.flip_p, -1.0, 1.0).to(x.dtype)
-        cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
-        # output→input sampling matrix: (rotation · shear · optional mirror) / zoom, then shift.
-        linear = (
-            torch.stack(
-                [
-                    torch.stack([cos * sign, cos * tan - sin], dim=1),
-                    torch.stack([sin * sign, sin * tan + cos], dim=1),
-                ],
-                dim=1,
-            )
-            / zoom[:, None, None]
-        )
-        theta = torch.cat([linear, torch.stack([tx, ty], dim=1)[:, :, None]], dim=2)
+        if self.zoom is not None:
+            zoom = _uniform(2 * n, *self.zoom, x).view(n, 2)
+        else:
+            zoom = (1 / _uniform(n, *self.scale, x))[:, None].expand(n, 2)
+        shift = _uniform(2 * n, -self.translate, self.translate, x).view(n, 2) * 2
+        mirror = torch.where(torch.rand(n, device=x.device) < self.flip_p, -1.0, 1.0).to(x.dtype)
+        theta = keras_affine_theta(angle, shift, shear, zoom, mirror)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
