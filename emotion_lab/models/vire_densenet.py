@@ -2,9 +2,13 @@
 
 Shapes at input 48 (paper, Fig. 6): 3×3 stride-2 stem → 24×24×64, BN-ReLU, max-pool → 12×12×64;
 dense block of 4 layers, growth 32 → 12×12×192; transition (compression ½) → 6×6×96; dense block
-→ 6×6×224; transition → 3×3×112; global average pool → 112; dense → classes. (The paper's text
-also mentions a 240-unit vector, which its own shapes contradict; we follow the shapes.)
+→ 6×6×224; transition → 3×3×112; a third dense block with no transition after it → 3×3×240;
+global average pool → 240 ("a vector of 240 units, resulting from the average pooling");
+dense → classes. The paper does not name the third block's layer count: 4, like the others
+(112 + 4·32 = 240), is the one that gives its 240 units.
 Dense layers are the plain BN-ReLU-conv3×3 kind (no bottleneck), transitions BN-ReLU-conv1×1-avgpool.
+``block_layers`` sets the blocks (a transition follows every block but the last unless
+``final_transition``); ``block_layers=[4, 4], final_transition=true`` is the 112-unit variant.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class Transition(nn.Sequential):
 
 @register_model("vire_densenet")
 class VireDenseNet(EmotionNet):
-    """Embedding = the globally pooled output of the last transition (112-d by default)."""
+    """Embedding = the globally pooled output of the last block (240-d by default)."""
 
     def __init__(
         self,
@@ -57,16 +61,20 @@ class VireDenseNet(EmotionNet):
         input_size: int = 48,
         stem_channels: int = 64,
         growth_rate: int = 32,
-        block_layers: Sequence[int] = (4, 4),
+        block_layers: Sequence[int] = (4, 4, 4),
         compression: float = 0.5,
         dropout: float = 0.0,
+        final_transition: bool = False,
     ) -> None:
         super().__init__()
         blocks = [int(n) for n in block_layers]
+        if not blocks or min(blocks) < 1:
+            raise ValueError(f"model.block_layers={list(block_layers)}: needs blocks of >= 1 layer")
+        transitions = len(blocks) - (0 if final_transition else 1)
         # stem halves twice, each transition once
-        if input_size // 4 // 2 ** len(blocks) < 1:
+        if input_size // 4 // 2**transitions < 1:
             raise ValueError(
-                f"model.input_size={input_size}: too small for {len(blocks)} dense blocks"
+                f"model.input_size={input_size}: too small for {transitions} transitions"
             )
         if not 0 < compression <= 1:
             raise ValueError(f"model.compression={compression}: must be in (0, 1]")
@@ -77,10 +85,12 @@ class VireDenseNet(EmotionNet):
             nn.MaxPool2d(2),
         ]
         channels = stem_channels
-        for n_layers in blocks:
+        for index, n_layers in enumerate(blocks):
             for _ in range(n_layers):
                 layers.append(DenseLayer(channels, growth_rate, dropout))
                 channels += growth_rate
+            if index == len(blocks) - 1 and not final_transition:
+                break
             out = max(1, int(channels * compression))
             layers.append(Transition(channels, out))
             channels = out

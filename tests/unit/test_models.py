@@ -155,8 +155,21 @@ def test_vire_densenet_stage_shapes_match_the_paper() -> None:
     assert shapes[8] == (96, 6, 6)  # transition
     assert shapes[12] == (224, 6, 6)  # dense block
     assert shapes[13] == (112, 3, 3)  # transition
-    assert shapes[-1] == (112,)
-    assert model.embedding_dim == 112
+    assert shapes[17] == (240, 3, 3)  # third dense block, no transition after it
+    assert shapes[-1] == (240,)  # "a vector of 240 units, resulting from the average pooling"
+    assert model.embedding_dim == 240
+    assert model.classifier.in_features == 240
+
+
+def test_vire_densenet_block_structure_is_configurable() -> None:
+    short = create_model("vire_densenet", NUM_CLASSES, block_layers=[4, 4], final_transition=True)
+    assert short.embedding_dim == 112
+    assert (
+        create_model("vire_densenet", NUM_CLASSES, block_layers=[2, 3, 1]).embedding_dim
+        == ((64 + 2 * 32) // 2 + 3 * 32) // 2 + 32
+    )
+    with pytest.raises(ValueError, match="model.input_size"):
+        create_model("vire_densenet", NUM_CLASSES, input_size=16, block_layers=[4, 4, 4, 4])
 
 
 def test_keras_baseline_cnn_reaches_a_1x1_map() -> None:
