@@ -185,6 +185,10 @@ class EmotionClassifier(pl.LightningModule):
         kwargs: dict[str, Any] = {}
         if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
             kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        if "steps_per_epoch" in inspect.signature(self.scheduler_factory).parameters:
+            _ = self.trainer.estimated_stepping_batches  # sets up the train loader if needed
+            per_epoch = self.trainer.num_training_batches / self.trainer.accumulate_grad_batches
+            kwargs["steps_per_epoch"] = max(1, int(-(-per_epoch // 1)))
         scheduler = self.scheduler_factory(optimizer, **kwargs)
         config: dict[str, Any] = {"scheduler": scheduler, "interval": self.scheduler_interval}
         if self.scheduler_monitor:
