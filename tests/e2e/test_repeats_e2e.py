@@ -23,7 +23,7 @@ SMALL = [
 ]
 
 
-def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+def _multirun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     env = sweep_env()
     env.setdefault("WANDB_MODE", "offline")
     env.setdefault("WANDB_SILENT", "true")
@@ -32,6 +32,7 @@ def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
             sys.executable,
             "-m",
             "emotion_lab.train",
+            "-m",
             *SMALL,
             f"paths.data_dir={tmp_path / 'data'}",
             *overrides,
@@ -51,9 +52,8 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def test_two_seed_repeats_of_two_betas_end_with_the_comparison_table(tmp_path: Path) -> None:
     sweep = tmp_path / "multirun"
-    proc = _train(
+    proc = _multirun(
         tmp_path,
-        "-m",
         "logger=csv",
         "repeat.seeds=2",
         "loss.beta=0,0.1",
@@ -87,9 +87,8 @@ def test_two_seed_repeats_of_two_betas_end_with_the_comparison_table(tmp_path: P
 
 def test_a_sweep_trial_returns_the_mean_over_its_seeds(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    proc = _train(
+    proc = _multirun(
         tmp_path,
-        "-m",
         "hydra/sweeper=optuna",
         "hydra.sweeper.n_trials=1",
         "hydra.sweeper.study_name=repeats",
