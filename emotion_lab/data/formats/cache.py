@@ -147,7 +147,7 @@ def read_cache(stem: Path, key: str) -> DecodedSplit | None:
     array_path = stem.parent / str(index.get("images"))
     try:
         images = np.load(array_path, mmap_mode="r", allow_pickle=False)
-        fingerprint = file_fingerprint(array_path)
+        fingerprint = file_fingerprint(array_path) if VERIFY_CHECKSUMS else None
         labels = np.asarray(index["labels"], dtype=np.int64)
         skipped, reasons = int(index["skipped"]), [str(r) for r in index["skip_reasons"]]
         unassigned, checksum = int(index["unassigned"]), str(index["checksum"])
