@@ -100,10 +100,11 @@ def test_default_sweep_is_the_four_knobs() -> None:
 def test_vire_space_is_table_3() -> None:
     raw = OmegaConf.load(SWEEPS / "vire_hyperopt.yaml").hydra.sweeper.params
     space = parse_search_space(raw)
-    assert space.dimension("optimizer.lr").choices == (1e-4, 1e-3, 1e-2)
+    lr = space.dimension("optimizer.lr")  # continuous: Tables 4 and 7 pick e.g. 0.000141436
+    assert (lr.kind, lr.low, lr.high, lr.log, lr.step) == (Kind.FLOAT, 1e-4, 1e-2, True, None)
     assert space.dimension("data.batch_size").choices == (8, 16, 32, 64, 128)
     assert space.dimension("trainer.max_epochs").choices == (25, 50, 100, 150)
-    assert space.grid_size() == 3 * 5 * 4 * 3
+    assert space.dimension("init").choices == ("glorot_uniform", "he_normal", "lecun_normal")
 
 
 def test_s000_grid_is_the_papers() -> None:
