@@ -319,6 +319,12 @@ class SweeperBase(Sweeper):
             )
         if self._stop_reason is not None:
             raise SweepAborted(self._stop_reason)
+        failed = [r for r in records if r.state == FAIL]
+        if failed and not any(r.state in (COMPLETE, PRUNED) for r in records):
+            first = min(failed, key=lambda r: r.number)
+            raise SweepAborted(
+                f"no trial succeeded: {len(failed)} failed; trial {first.number}: {first.error}"
+            )
 
     # -- signals -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -352,6 +358,9 @@ class SweeperBase(Sweeper):
 
     def stop_jobs(self, grace_s: float = _JOB_GRACE_S) -> None:
         """SIGTERM this process's trial jobs; SIGKILL those still running after ``grace_s``."""
+        cancel_remote = getattr(self.launcher, "cancel_all", None)  # SLURM: scancel its jobs
+        if cancel_remote is not None:
+            cancel_remote("the sweep was interrupted")
         jobs = [p for p in child_pids(os.getpid()) if is_job_process(p)]
         if not jobs:
             return
