@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -57,7 +59,9 @@ def test_scheduler_options(name):
         return
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
     factory = instantiate(cfg.scheduler.scheduler)
-    kwargs = {"total_steps": 10} if "warmup" in name else {}
+    hooks = {"total_steps": 10, "steps_per_epoch": 2}  # what the LightningModule hands over
+    wanted = inspect.signature(factory).parameters
+    kwargs = {key: value for key, value in hooks.items() if key in wanted}
     scheduler = factory(optimizer, **kwargs)
     optimizer.step()
     scheduler.step(1.0) if cfg.scheduler.monitor else scheduler.step()
