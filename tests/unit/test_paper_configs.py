@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from omegaconf import OmegaConf
 
 from emotion_lab.config import compose_config
+from emotion_lab.sweep.space import parse_search_space
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 # S001 Table 4 (phase I) and Table 7 (phase II, with augmentation): lr, batch, epochs, initializer.
 S001_PICKS = {
@@ -28,3 +34,38 @@ def test_s001_trained_models_are_the_hyperopt_picks(name: str) -> None:
     assert cfg.objective.metric == "val/loss"
     shears = [op.get("shear") for op in cfg.augmentation.ops]
     assert shears == ([10] if augmented else [])  # phase II: Table 6, shear in Keras degrees
+
+
+# S000: each data set's most accurate row of its β table (Tables 3-6), all at m = 1.5, λ = 1.
+S000_ROWS = {
+    "s000_webemo": (1.0, 20),  # Table 3
+    "s000_fi8": (0.5, 20),  # Table 4
+    "s000_emoset118k": (1.0, 20),  # Table 5
+    "s000_caers": (1.0, 50),  # Table 6
+}
+
+
+@pytest.mark.parametrize("name", sorted(S000_ROWS))
+def test_s000_data_sets_use_a_table_row(name: str) -> None:
+    beta, epochs = S000_ROWS[name]
+    cfg = compose_config("train", [f"experiment={name}"])
+    assert (cfg.loss.beta, cfg.loss.margin, cfg.loss.lambda_) == (beta, 1.5, 1.0)
+    assert cfg.trainer.max_epochs == epochs
+    assert cfg.data.decode_size == 256
+
+
+@pytest.mark.parametrize(
+    "sweep,key,grid,fixed",
+    [
+        ("s000_beta", "loss.beta", [0, 0.1, 0.3, 0.4, 0.5, 0.8, 1], {"margin": 1.5, "lambda_": 1}),
+        ("s000_margin", "loss.margin", [1, 1.5, 3, 5, 10], {"beta": 0.5, "lambda_": 1}),
+        ("s000_lambda", "loss.lambda_", [0.5, 1, 5, 100], {"beta": 0.5, "margin": 5}),
+    ],
+)
+def test_s000_studies_vary_one_knob_at_the_papers_values(sweep, key, grid, fixed) -> None:
+    raw = OmegaConf.load(SWEEPS / f"{sweep}.yaml")
+    space = parse_search_space(raw.hydra.sweeper.params)
+    assert [d.name for d in space.dimensions] == [key]
+    assert space.dimension(key).grid() == grid
+    assert raw.hydra.sweeper.sampler == "grid" and raw.hydra.sweeper.n_trials == len(grid)
+    assert {k: raw.loss[k] for k in fixed} == fixed
