@@ -31,6 +31,18 @@ stop_pidfile() {  # stop the daemon whose pid is in $1, if it is still running
 }
 
 down() {
+  if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid" ]; then  # end the jobs first
+    local jobs
+    jobs=$(SLURM_CONF="$dir/slurm.conf" squeue -h -o %i 2>/dev/null || true)
+    if [ -n "$jobs" ]; then
+      # shellcheck disable=SC2086
+      SLURM_CONF="$dir/slurm.conf" scancel $jobs 2>/dev/null || true
+      for _ in $(seq 150); do
+        [ -z "$(SLURM_CONF="$dir/slurm.conf" squeue -h -o %i 2>/dev/null)" ] && break
+        sleep 0.2
+      done
+    fi
+  fi
   stop_pidfile "$dir/slurmd.pid"
   stop_pidfile "$dir/slurmctld.pid"
   stop_pidfile "$dir/munge/munged.pid"
@@ -41,7 +53,8 @@ up() {
   for cmd in munged slurmctld slurmd sinfo; do
     command -v "$cmd" >/dev/null || { echo "$0: $cmd not found (apt-get install slurm-wlm munge)" >&2; exit 1; }
   done
-  down  # a previous cluster in the same folder
+  down  # a previous cluster in the same folder; it leaves no jobs behind
+  rm -rf "$dir/state" "$dir/spool"
   mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
   chmod 700 "$dir/munge"
   [ -f "$dir/munge/munge.key" ] || { head -c 1024 /dev/urandom > "$dir/munge/munge.key"; }

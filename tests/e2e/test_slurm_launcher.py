@@ -140,6 +140,32 @@ def test_sweep_through_slurm_runs_every_trial_as_a_job(slurm_cluster: None, tmp_
     assert all(len(t.intermediate_values) == 3 for t in trials)  # reported from the node
 
 
+def test_ddp_trial_runs_as_slurm_tasks(slurm_cluster: None, tmp_path: Path) -> None:
+    """tasks_per_node=2: SLURM starts both ranks and Lightning joins them instead of spawning."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("two SLURM tasks need two cores")
+    sweep_dir = tmp_path / "ddp"
+    proc = run_sweep(
+        sweep_dir,
+        *SLURM,
+        "hydra.launcher.tasks_per_node=2",
+        "mode=lightning",
+        "ddp=true",
+        "epochs=2",
+        "x=interval(0.01,0.1)",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.n_jobs=1",
+        "hydra.sweeper.study_name=ddp",
+        timeout=300,
+    )
+    assert proc.returncode == 0, explain(proc)  # rank 0 asserts a world size of 2
+    (trial,) = _trials(sweep_dir, "ddp")
+    assert trial.state.name == "COMPLETE" and len(trial.intermediate_values) == 2
+    job = _job_id(sweep_dir, 0)
+    rank1 = sweep_dir / ".submitit" / str(job) / f"{job}_1_log.err"
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in rank1.read_text()
+
+
 def test_cancelled_job_fails_its_trial_and_the_study_resumes(
     slurm_cluster: None, tmp_path: Path
 ) -> None:
@@ -174,8 +200,13 @@ def test_resume_after_kill_asks_slurm_about_running_jobs(
     slurm_cluster: None, tmp_path: Path, on_resume: str
 ) -> None:
     sweep_dir = tmp_path / on_resume
-    sleep = "4" if on_resume == "reattach" else "10"  # cancel: the jobs must outlive the resume
-    args = (*SLURM, "hydra.sweeper.n_trials=4", "hydra.sweeper.study_name=k", f"sleep_s={sleep}")
+    args = (
+        *SLURM,
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.study_name=k",
+        "slow_trials=[0,1]",  # 27 s each: they outlive the kill and the resume's start
+        "sleep_s=1.5",
+    )
     proc = start_sweep(sweep_dir, *args)
     try:
         before = {0: _running(sweep_dir, 0), 1: _submitted(sweep_dir, 1)}  # 1 may be queued
