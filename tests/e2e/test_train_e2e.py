@@ -140,4 +140,4 @@ def test_bad_config_value_is_one_line(workdir):
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert lines == ["error: data.batch_size must be >= 1, got 0"]
+    assert lines == ["error: data.batch_size=0: must be >= 1"]
