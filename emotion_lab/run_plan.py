@@ -130,7 +130,9 @@ def aggregate_objective(values: Sequence[float], how: str, direction: str) -> fl
     """One value from a plan's objectives: mean, median, or the worst in ``direction``."""
     finite = [v for v in values if math.isfinite(v)]
     if how not in AGGREGATES:
-        raise ConfigError(f"objective.aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}")
+        raise ConfigError(
+            f"objective.aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}"
+        )
     if len(finite) < len(values) or not finite:
         return math.nan  # a diverged seed makes the whole setting suspect
     if how == "mean":
