@@ -183,3 +183,10 @@ def check_train_config(cfg: DictConfig) -> None:
         from emotion_lab.models.checkpoint import read_checkpoint
 
         read_checkpoint(cfg.ckpt_path, "ckpt_path")
+
+
+def check_value(key: str, value: Any) -> None:
+    """Check one value as :func:`check_config` would at ``key`` (keys without a rule pass)."""
+    for rule in RULES:
+        if rule.key == key:
+            rule.check(value)

@@ -48,6 +48,7 @@ from emotion_lab.sweep.space import (
     parse_search_space,
     quote,
 )
+from emotion_lab.validation import check_value
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,12 @@ class SweeperBase(Sweeper):
         would otherwise fail every trial at composition, one after another.
         """
         assert self.hydra_context is not None and self.config is not None
+        for dim in space.dimensions:  # values a trial would refuse: lr <= 0, max_epochs=0...
+            for value in _probe_values(dim, ends=True):
+                try:
+                    check_value(dim.name, value)
+                except ConfigError as exc:
+                    raise ConfigError(f"{dim.where}: {exc}") from None
         base = {d.name: _probe_values(d)[0] for d in space.dimensions}
         points: list[tuple[dict[str, Any], Dimension | None]] = [(base, None)]
         for dim in space.dimensions:
@@ -430,12 +437,14 @@ def _positive_int(key: str, value: Any) -> int:
     return value
 
 
-def _probe_values(dim: Dimension) -> list[Any]:
-    """Values of ``dim`` worth composing: every choice, or the low end of a numeric range."""
+def _probe_values(dim: Dimension, ends: bool = False) -> list[Any]:
+    """Values of ``dim`` worth checking: every choice, or the low end (and the high one with
+    ``ends``) of a numeric range."""
     if dim.kind is Kind.CATEGORICAL:
         return list(dim.choices)
-    assert dim.low is not None
-    return [int(dim.low) if dim.kind is Kind.INT else float(dim.low)]
+    assert dim.low is not None and dim.high is not None
+    cast = int if dim.kind is Kind.INT else float
+    return [cast(dim.low), cast(dim.high)] if ends else [cast(dim.low)]
 
 
 def _plain(value: Any) -> Any:

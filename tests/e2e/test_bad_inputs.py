@@ -125,6 +125,13 @@ CASES = [
             absent=("multirun.yaml", "0"),
         ),
         Case(
+            "sweep-zero-epochs-choice",
+            TRAIN,
+            (*SWEEP, "optimizer.lr=tag(log,interval(1e-4,1e-1))", "trainer.max_epochs=0,1"),
+            "'trainer.max_epochs=0,1': trainer.max_epochs=0: must be >= 1",
+            absent=("multirun.yaml", "0"),
+        ),
+        Case(
             "sweep-grid-interval",
             TRAIN,
             (*SWEEP, "hydra.sweeper.sampler=grid", "optimizer.lr=interval(0.001,0.1)"),

@@ -34,6 +34,7 @@ def _assert_one_line_error(proc, named: str) -> str:
             "hydra.sweeper.params.yy: Could not override 'yy'",
         ),
         ("optuna", ["flavor=sweet,nope"], "Could not find 'flavor/nope'"),
+        ("optuna", ["seed=1,x"], "'seed=1,x': seed: expected an integer, got 'x'"),
         ("hyperopt", ["flavor=nope,sour"], "Could not find 'flavor/nope'"),
         ("optuna", ["x=interval(0,1)", "hydra.sweeper.direction=up"], "hydra.sweeper.direction"),
         ("optuna", ["x=interval(0,1)", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
