@@ -90,7 +90,7 @@ def plot_umaps_side_by_side(
             cmap=colors,
             vmin=-0.5,
             vmax=len(names) - 0.5,
-            s=float(np.clip(2000.0 / max(len(labels), 1), 1.0, 16.0)),
+            s=float(np.clip(4000.0 / max(len(labels), 1), 2.0, 16.0)),
             alpha=0.7,
             linewidths=0,
         )
