@@ -15,11 +15,17 @@ import timm
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .base import EmotionNet
 from .checkpoint import load_backbone_weights, read_state_dict
 from .registry import register_model
 
 log = logging.getLogger(__name__)
+
+
+class PretrainedWeightsUnavailable(UserError, RuntimeError):
+    """``pretrained=true`` without network or cached weights: fixable by a local weight file,
+    so the entry points print it as one line (S002's experiments start pretrained)."""
 
 
 def _as_tuple(value: object) -> tuple[str, ...]:
@@ -64,7 +70,7 @@ def create_timm_backbone(
     try:
         model = _instantiate(model_name, use_hub, kwargs)
     except OSError as exc:  # offline: DNS/connection errors and hub cache misses are all OSError
-        raise RuntimeError(
+        raise PretrainedWeightsUnavailable(
             f"model.pretrained=true: cannot fetch {model_name} weights from the timm hub "
             f"({type(exc).__name__}); download them and set model.checkpoint_path=<file>"
         ) from exc

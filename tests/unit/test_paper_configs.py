@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from emotion_lab.cli import one_line, user_error_of
 from emotion_lab.config import compose_config
 from emotion_lab.sweep.space import parse_search_space
 
@@ -69,3 +72,26 @@ def test_s000_studies_vary_one_knob_at_the_papers_values(sweep, key, grid, fixed
     assert space.dimension(key).grid() == grid
     assert raw.hydra.sweeper.sampler == "grid" and raw.hydra.sweeper.n_trials == len(grid)
     assert {k: raw.loss[k] for k in fixed} == fixed
+
+
+@pytest.mark.parametrize("name", ["s002_resnet50v2", "s002_vit_b16"])
+def test_s002_starts_from_imagenet_and_says_what_to_do_offline(name, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub
+
+    cfg = compose_config("train", [f"experiment={name}"])
+    assert cfg.model.pretrained is True and cfg.model.checkpoint_path is None
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)  # a machine without network
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))  # and no cached weights
+    with pytest.raises(InstantiationException) as caught:
+        instantiate(cfg.model, num_classes=7)
+    shown = one_line(user_error_of(caught.value))  # what the train entry point prints
+    assert shown.startswith("error: model.pretrained=true: cannot fetch")
+    assert shown.endswith("set model.checkpoint_path=<file>")
+
+
+def test_s002_vit_heads_are_a_visible_choice() -> None:
+    cfg = compose_config("train", ["experiment=s002_vit_b16"])
+    assert cfg.model.num_heads == 12  # ImageNet ViT-B/16; the paper's ViT has 8
+    eight = compose_config("train", ["experiment=s002_vit_b16", "model.num_heads=8"])
+    model = instantiate(eight.model, num_classes=7, pretrained=False, input_size=32)
+    assert model.backbone.blocks[0].attn.num_heads == 8
