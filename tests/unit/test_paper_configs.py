@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from emotion_lab.cli import one_line, user_error_of
-from emotion_lab.config import compose_config
+from emotion_lab.config import CONFIG_DIR, compose_config
 from emotion_lab.sweep.space import parse_search_space
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
@@ -95,3 +95,18 @@ def test_s002_vit_heads_are_a_visible_choice() -> None:
     eight = compose_config("train", ["experiment=s002_vit_b16", "model.num_heads=8"])
     model = instantiate(eight.model, num_classes=7, pretrained=False, input_size=32)
     assert model.backbone.blocks[0].attn.num_heads == 8
+
+
+def test_s004_public_code_variant_is_the_documented_override_list() -> None:
+    header = (CONFIG_DIR / "experiment" / "s004_common.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(header) if "Its variant is these overrides" in line) + 1
+    overrides = " ".join(line.lstrip("# ") for line in header[start + 1 : start + 3]).split()
+    paper = compose_config("train", ["experiment=s004_resemotenet_fer2013"])
+    code = compose_config("train", ["experiment=s004_resemotenet_fer2013", *overrides])
+    assert paper.loss.class_weights == "balanced"
+    assert code.loss.class_weights is None  # the code's cross-entropy is unweighted
+    assert code.scheduler.scheduler is None
+    assert (code.optimizer.momentum, code.optimizer.weight_decay) == (0.9, 1e-4)
+    assert code.callbacks.early_stopping.patience == 15
+    assert code.callbacks.early_stopping.monitor == "val/acc"
+    assert (code.model.input_size, code.model.in_chans) == (64, 3)
