@@ -28,12 +28,16 @@ def _per_layer(value: float | Sequence[float], count: int, key: str) -> list[flo
 
 @register_model("cnn4")
 class CNN4(EmotionNet):
-    """4 × [conv3×3 'same' → ReLU → BN → max-pool 2 → dropout] → dense → dropout → classes.
+    """4 × [conv3×3 → ReLU → BN → max-pool 2 → dropout] → dense → dropout → classes.
 
     Defaults are the paper's: channels 32/64/128/512, conv L2 1e-3 then 1e-2, dense 256 with L2
     1e-2, dropout .4 after each block and .5 after the dense layer. Embedding = the dense layer's
     ReLU output. The L2 terms are NOT part of ``forward``: call :meth:`regularization_loss` (the
     LightningModule does) to add them to the loss, with Keras semantics.
+
+    ``padding``: the paper does not say. ``'same'`` (48 → 24 → 12 → 6 → 3, 4608 features into the
+    dense layer) is the project's choice; ``'valid'`` is Keras' default and what the baseline it
+    grew from uses (48 → 23 → 10 → 4 → 1, 512 features).
     """
 
     def __init__(
@@ -48,12 +52,18 @@ class CNN4(EmotionNet):
         output_l2: float = 0.0,
         conv_dropout: float = 0.4,
         dense_dropout: float = 0.5,
+        padding: str = "same",
     ) -> None:
         super().__init__()
         widths = [int(c) for c in channels]
         if not widths:
             raise ValueError("model.channels: needs at least one conv layer")
-        spatial = input_size // 2 ** len(widths)
+        if padding not in ("same", "valid"):
+            raise ValueError(f"model.padding must be 'same' or 'valid', got {padding!r}")
+        trim = 0 if padding == "same" else 2  # a 'valid' 3×3 conv loses one pixel per side
+        spatial = input_size
+        for _ in widths:
+            spatial = (spatial - trim) // 2
         if spatial < 1:
             raise ValueError(
                 f"model.input_size={input_size}: too small for {len(widths)} pooling stages"
@@ -64,7 +74,7 @@ class CNN4(EmotionNet):
         for width in widths:
             blocks.append(
                 nn.Sequential(
-                    nn.Conv2d(prev, width, kernel_size=3, padding=1),
+                    nn.Conv2d(prev, width, kernel_size=3, padding=1 if padding == "same" else 0),
                     nn.ReLU(inplace=True),
                     nn.BatchNorm2d(width),
                     nn.MaxPool2d(2),

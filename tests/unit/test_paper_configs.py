@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -110,3 +111,17 @@ def test_s004_public_code_variant_is_the_documented_override_list() -> None:
     assert code.callbacks.early_stopping.patience == 15
     assert code.callbacks.early_stopping.monitor == "val/acc"
     assert (code.model.input_size, code.model.in_chans) == (64, 3)
+
+
+def test_s003_padding_is_a_visible_choice() -> None:
+    cfg = compose_config("train", ["experiment=s003_cnn4"])
+    assert cfg.model.padding == "same"  # the paper is silent; Keras' default would be 'valid'
+    same = instantiate(cfg.model, num_classes=7)
+    valid = instantiate(cfg.model, num_classes=7, padding="valid")
+    assert (same.dense.in_features, valid.dense.in_features) == (512 * 3 * 3, 512)
+    x = torch.rand(2, 1, 48, 48)
+    assert valid(x).shape == same(x).shape == (2, 7)
+    with pytest.raises(InstantiationException, match="model.padding must be 'same' or 'valid'"):
+        instantiate(cfg.model, num_classes=7, padding="full")
+    zoom = [op.get("zoom") for op in cfg.augmentation.ops if "RandomAffine" in op._target_]
+    assert zoom == [[0.8, 1.2]]  # Keras' zoom_range 0.2, drawn per axis
