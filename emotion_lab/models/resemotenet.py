@@ -7,10 +7,18 @@ state_dict saved by that code loads with ``strict=True``. At ``width=1`` with 3 
 
 ``width`` scales every channel and hidden width, which gives CPU-sized variants of the same
 topology for tests and quick experiments; only ``width=1`` is checkpoint compatible.
+
+The paper's ablation (Table IV, on RAF-DB) removes components: ``se=False`` (C2, no SE block),
+``conv_stages`` drops conv stages by number (C3 ``[2, 3]`` without CNN 64, C4 ``[3]`` without
+CNN 64 and 128), ``residual_stages`` drops residual blocks (C5 ``[2, 3]`` without RB 256, C6
+``[3]`` without RB 256 and 512). Kept stages keep their names, and each takes the channels of
+whatever precedes it; how the paper rewired the remaining stages is not stated, so this is the
+project's reading.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -64,6 +72,14 @@ class ResidualBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
+def _stages(value: Sequence[int], key: str) -> tuple[int, ...]:
+    """Stage numbers 1-3, each once, in order; at least one."""
+    stages = tuple(int(v) for v in value)
+    if not stages or sorted(set(stages)) != list(stages) or not set(stages) <= {1, 2, 3}:
+        raise ValueError(f"{key}={list(value)}: needs ascending stage numbers from 1, 2, 3")
+    return stages
+
+
 @register_model("resemotenet")
 class ResEmoteNet(EmotionNet):
     """Three conv stages + SE + three residual stages + a four-layer MLP head.
@@ -85,29 +101,35 @@ class ResEmoteNet(EmotionNet):
         conv_dropout: float = 0.2,
         head_dropout: float = 0.5,
         checkpoint_path: str | None = None,
+        se: bool = True,
+        conv_stages: Sequence[int] = (1, 2, 3),
+        residual_stages: Sequence[int] = (1, 2, 3),
     ) -> None:
         super().__init__()
-        if input_size < 8:
+        self.conv_stages = _stages(conv_stages, "model.conv_stages")
+        self.residual_stages = _stages(residual_stages, "model.residual_stages")
+        pools = len(self.conv_stages)
+        if input_size < 2**pools:
             raise ValueError(
-                f"model.input_size={input_size}: ResEmoteNet pools 3 times, needs >= 8"
+                f"model.input_size={input_size}: ResEmoteNet pools {pools} times, "
+                f"needs >= {2**pools}"
             )
         if width <= 0:
             raise ValueError(f"model.width={width}: must be > 0")
-        c1, c2, c3 = (_scaled(c, width) for c in (64, 128, 256))
-        r1, r2, r3 = (_scaled(c, width) for c in (512, 1024, 2048))
+        convs = [_scaled(c, width) for c in (64, 128, 256)]
+        blocks = [_scaled(c, width) for c in (512, 1024, 2048)]
         h1, h2, h3 = (_scaled(c, width) for c in (1024, 512, 256))
 
-        self.conv1 = nn.Conv2d(in_chans, c1, kernel_size=3, padding=1)
-        self.bn1 = nn.BatchNorm2d(c1)
-        self.conv2 = nn.Conv2d(c1, c2, kernel_size=3, padding=1)
-        self.bn2 = nn.BatchNorm2d(c2)
-        self.conv3 = nn.Conv2d(c2, c3, kernel_size=3, padding=1)
-        self.bn3 = nn.BatchNorm2d(c3)
-        self.se = SqueezeExcite(c3, se_reduction)
-        self.res_block1 = ResidualBlock(c3, r1)
-        self.res_block2 = ResidualBlock(r1, r2)
-        self.res_block3 = ResidualBlock(r2, r3)
-        self.fc1 = nn.Linear(r3, h1)
+        channels = in_chans
+        for i in self.conv_stages:
+            setattr(self, f"conv{i}", nn.Conv2d(channels, convs[i - 1], kernel_size=3, padding=1))
+            setattr(self, f"bn{i}", nn.BatchNorm2d(convs[i - 1]))
+            channels = convs[i - 1]
+        self.se = SqueezeExcite(channels, se_reduction) if se else nn.Identity()
+        for i in self.residual_stages:
+            setattr(self, f"res_block{i}", ResidualBlock(channels, blocks[i - 1]))
+            channels = blocks[i - 1]
+        self.fc1 = nn.Linear(channels, h1)
         self.fc2 = nn.Linear(h1, h2)
         self.fc3 = nn.Linear(h2, h3)
         self.fc4 = nn.Linear(h3, num_classes)
@@ -118,11 +140,13 @@ class ResEmoteNet(EmotionNet):
             load_official_checkpoint(self, checkpoint_path)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_dropout(F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2))
-        x = self.conv_dropout(F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2))
-        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)
+        for i in self.conv_stages:
+            x = F.max_pool2d(F.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x))), 2)
+            if i < 3:  # the reference drops out after the first two conv stages only
+                x = self.conv_dropout(x)
         x = self.se(x)
-        x = self.res_block3(self.res_block2(self.res_block1(x)))
+        for i in self.residual_stages:
+            x = getattr(self, f"res_block{i}")(x)
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         x = self.head_dropout(F.relu(self.fc1(x)))
         x = self.head_dropout(F.relu(self.fc2(x)))
