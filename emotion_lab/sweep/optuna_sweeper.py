@@ -359,26 +359,30 @@ class _Run:
             if host == self.sw._host and owner == pid:
                 continue  # one of ours, in flight
             reason = None
-            dead = host == self.sw._host and owner is not None and not _alive(int(owner))
-            if dead:
+            if host == self.sw._host and owner is not None and not _alive(int(owner)):
                 reason = f"its sweep process ({host}:{owner}) died while it ran"
             elif beat is not None and now - float(beat) > self.sw.stale_after_s:
                 reason = f"no heartbeat for {now - float(beat):.0f} s"
-            if reason is None or (dead and self._adopt(t)):
+            if reason is None or self._adopt(t):
                 continue
             self._interrupt(t.number, f"stale: {reason}")
             log.warning(f"trial {t.number} marked interrupted: {reason}")
 
     def _adopt(self, t: FrozenTrial) -> bool:
-        """Take over a trial of a dead sweep if the launcher can still reach its job (SLURM)."""
+        """Take over a stale trial if the launcher can still reach its job (SLURM re-attach)."""
         reattachable = getattr(self.sw.launcher, "reattachable", None)
         if reattachable is None or not reattachable(t.number):
             return False
         trial = optuna.Trial(self.study, t._trial_id)
-        for key, value in (("owner_pid", os.getpid()), ("heartbeat", time.time())):
+        now = time.time()
+        for key, value in (
+            ("owner_host", self.sw._host),
+            ("owner_pid", os.getpid()),
+            ("heartbeat", now),
+        ):
             trial.set_user_attr(key, value)
         self.adopted.append(trial)
-        log.warning(f"trial {t.number}: its sweep process died but its job lives; re-attaching")
+        log.warning(f"trial {t.number}: its sweep is gone but its job lives; re-attaching")
         return True
 
 
