@@ -64,19 +64,17 @@ class FiniteLossGuard(Callback):
                 self._value = torch.where(self._bad, self._value, value)
                 self._bad = self._bad | bad
         self._batches += 1
-        if self._batches % self.check_every_n_steps == 0:
+        # The epoch's last batch is checked here rather than in on_train_epoch_end: there the
+        # progress bar of rank 0 alone computes the synced epoch metrics first, so a collective
+        # of ours would meet a different collective on the other ranks.
+        if self._batches % self.check_every_n_steps == 0 or trainer.is_last_batch:
             self._check(trainer, batch_idx)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._check(trainer, None)
-
-    def _check(self, trainer: pl.Trainer, batch_idx: int | None) -> None:
+    def _check(self, trainer: pl.Trainer, batch_idx: int) -> None:
         local = bool(self._bad) if self._bad is not None else False
         if not trainer.strategy.reduce_boolean_decision(local, all=False):
             return
-        where = f"epoch {trainer.current_epoch}"
-        if batch_idx is not None:
-            where += f", batch {batch_idx}"
+        where = f"epoch {trainer.current_epoch}, batch {batch_idx}"
         if local and self._value is not None:
             what = f"the training loss is {float(self._value)}"
         else:
