@@ -56,6 +56,9 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers, callbacks)
     wandb = next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
+    skipped = {f"data/skipped/{split}": n for split, n in datamodule.skipped.items()}
+    for logger in loggers if skipped else ():  # bad samples dropped on load, per split
+        logger.log_metrics(skipped, step=0)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
@@ -86,6 +89,10 @@ def summary_rows(
         "data set": f"{datamodule.name} ({sizes})",
         "model": f"{cfg.model.name} ({sum(p.numel() for p in module.model.parameters()):,} params)",
         "loss": loss,
+    }
+    if datamodule.skipped:
+        rows["skipped samples"] = ", ".join(f"{n} {s}" for s, n in datamodule.skipped.items())
+    rows |= {
         "epochs": result.epochs,
         f"best {cfg.objective.metric}": result.objective,
     }
