@@ -80,6 +80,12 @@ class TestAnalysis(pl.Callback):
         images["confusion_matrix"] = plots.save_figure(
             plots.plot_confusion_matrix(confusion, classes), figures_dir / "confusion_matrix.png"
         )
+        from emotion_lab.viz.roc import plot_roc_curves  # one-vs-rest per class (S002)
+
+        images["roc_curves"] = plots.save_figure(
+            plot_roc_curves(results["probs"].numpy(), labels, classes),
+            figures_dir / "roc_curves.png",
+        )
         if "center_distances" in report:
             images["center_distances"] = plots.save_figure(
                 plots.plot_center_distances(report["center_distances"], classes),
