@@ -30,6 +30,7 @@ from emotion_lab.data.formats.base import DataSource, ImageSet
 from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
 from emotion_lab.data.transforms import BatchAugment
 from emotion_lab.data.variants import model_array
+from emotion_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,34 @@ class InMemoryImages(Dataset):
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
         return idx if self.index is None else self.index[idx]
 
+    @property
+    def nbytes(self) -> int:
+        return len(self) * int(np.prod(self.parts[0].shape[1:]))
+
+    def to_device(self, device: torch.device, chunk: int = 4096) -> InMemoryImages:
+        """This data set as one tensor on ``device``, filled in chunks so that the host never
+        holds more than a chunk beyond the (shared, memory-mapped) cache."""
+        out = torch.empty((len(self), *self.parts[0].shape[1:]), dtype=torch.uint8, device=device)
+        for start in range(0, len(self), chunk):
+            rows = self._rows(torch.arange(start, min(start + chunk, len(self))))
+            out[start : start + len(rows)] = self._gather(rows).to(device, non_blocking=False)
+        return InMemoryImages(out, self.labels.to(device))
+
     def _gather(self, rows: torch.Tensor) -> torch.Tensor:
         """The images at ``rows`` of the concatenated parts, as one contiguous batch."""
         if len(self.parts) == 1:
-            return self.parts[0][rows].contiguous()
+            return self.parts[0][rows.to(self.parts[0].device)].contiguous()
         out = torch.empty((len(rows), *self.parts[0].shape[1:]), dtype=torch.uint8)
         for part, lo, hi in zip(self.parts, self._starts, self._starts[1:], strict=False):
             mask = (rows >= lo) & (rows < hi)
             if bool(mask.any()):
                 out[mask] = part[rows[mask] - lo]
         return out
+
+
+def fits_on_device(needed: int, free: int, share: float = 0.5) -> bool:
+    """Whether splits of ``needed`` bytes leave the model at least ``1 - share`` of ``free``."""
+    return needed <= share * free
 
 
 def _keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,6 +147,7 @@ class EmotionDataModule(pl.LightningDataModule):
         fold: int | None = None,
         num_folds: int | None = None,
         on_bad_sample: str = "error",
+        resident: bool | str = "auto",
         decode_size: int | None = None,
         decode_workers: int | None = None,
         allow_overlap: bool = False,
@@ -147,6 +167,8 @@ class EmotionDataModule(pl.LightningDataModule):
             raise ValueError("data.fold and data.num_folds must be set together")
         if num_folds is not None and not 0 <= fold < num_folds:  # type: ignore[operator]
             raise ValueError(f"data.fold must be in [0, {num_folds}), got {fold}")
+        if resident not in (True, False, "auto"):
+            raise ConfigError(f"data.resident must be true, false or auto, got {resident!r}")
         if on_bad_sample not in ("error", "skip"):
             raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         is_int = isinstance(decode_size, int) and not isinstance(decode_size, bool)
@@ -181,6 +203,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self.augmentation = augmentation
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.resident = resident
+        self.resident_device: torch.device | None = None  # set once the splits live on a GPU
         self.fold = fold
         self.num_folds = num_folds
         self._mean = self._stat("data.mean", mean, channels)
@@ -245,8 +269,50 @@ class EmotionDataModule(pl.LightningDataModule):
             )
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if not self.splits:
+            self._build_splits()
+        self._place_on_device()
+
+    def _place_on_device(self) -> None:
+        """Keep the uint8 splits on the trainer's GPU when they fit (``data.resident``).
+
+        Batches are then cut by indexing on the device: no host-to-device copy per step. The
+        splits take at most half of the GPU memory free at start-up; each rank holds its copy.
+        """
+        trainer = self.trainer
+        if self.resident is False or self.resident_device is not None or trainer is None:
             return
+        device = trainer.strategy.root_device
+        if device.type != "cuda":
+            if self.resident is True:
+                raise ConfigError(
+                    f"data.resident=true needs a GPU trainer; this one runs on {device}"
+                )
+            return
+        if self.num_workers > 0:
+            if self.resident is True:
+                raise ConfigError(
+                    "data.resident=true needs data.num_workers=0 (workers cannot index GPU memory)"
+                )
+            return
+        needed = sum(split.nbytes for split in {id(s): s for s in self.splits.values()}.values())
+        free, _ = torch.cuda.mem_get_info(device)
+        if not fits_on_device(needed, free):
+            if self.resident is True:
+                raise ConfigError(
+                    f"data.resident=true: the splits take {needed / 1e9:.1f} GB, more than half "
+                    f"of the {free / 1e9:.1f} GB free on {device}"
+                )
+            log.info("data stays in host memory: %.1f GB of splits", needed / 1e9)
+            return
+        placed: dict[int, InMemoryImages] = {}
+        for name, split in self.splits.items():  # test may be val itself: move it once
+            placed.setdefault(id(split), split.to_device(device))
+            self.splits[name] = placed[id(split)]
+        self.resident_device = device
+        log.info("data resident on %s: %.2f GB", device, needed / 1e9)
+
+    def _build_splits(self) -> None:
         self.skipped = {}
         available = set(self.source.available_splits())
         if "train" not in available:
@@ -341,7 +407,7 @@ class EmotionDataModule(pl.LightningDataModule):
             sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and self.resident_device is None,
             persistent_workers=self.num_workers > 0,
             collate_fn=_keep_batch,
         )

@@ -168,3 +168,37 @@ def test_ranks_above_zero_draw_their_own_random_stream() -> None:
         module.on_fit_start()
         draws.append(torch.rand(1).item())
     assert draws[0] == draws[2] != draws[1]
+
+
+def test_splits_move_to_a_device_whole_and_unchanged() -> None:
+    dm = _attached_dm(world=1, rank=0, n_train=40, batch_size=8)
+    split = dm.splits["train"]
+    moved = split.to_device(torch.device("cpu"), chunk=7)
+    assert len(moved) == len(split) and moved.nbytes == split.nbytes
+    rows = [3, 0, 17]
+    assert torch.equal(moved.__getitems__(rows)[0], split.__getitems__(rows)[0])
+    assert torch.equal(moved.labels, split.labels)
+
+
+def test_resident_data_is_decided_from_the_trainer_device() -> None:
+    from emotion_lab.data.datamodule import fits_on_device
+    from emotion_lab.errors import ConfigError
+
+    assert fits_on_device(4, 10) and not fits_on_device(6, 10)
+    dm = _attached_dm(world=1, rank=0, n_train=40, batch_size=8)
+    cpu = SimpleNamespace(
+        world_size=1, global_rank=0, strategy=SimpleNamespace(root_device=torch.device("cpu"))
+    )
+    dm.trainer = cpu  # type: ignore[assignment]
+    dm.setup("fit")  # auto on a CPU trainer: the splits stay where they are
+    assert dm.resident_device is None
+    dm.resident = True
+    with pytest.raises(ConfigError, match="data.resident=true needs a GPU"):
+        dm.setup("fit")
+    with pytest.raises(ConfigError, match="data.resident must be"):
+        EmotionDataModule(
+            source=partial(ArraySource, {"train": _split([0, 1, 2])}),
+            image_size=20,
+            channels=1,
+            resident="gpu",
+        )
