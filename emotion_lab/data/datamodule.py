@@ -103,7 +103,7 @@ class InMemoryImages(Dataset):
         for start in range(0, len(self), chunk):
             rows = self._rows(torch.arange(start, min(start + chunk, len(self))))
             out[start : start + len(rows)] = self._gather(rows).to(device, non_blocking=False)
-        return InMemoryImages(out, self.labels.to(device))
+        return InMemoryImages(out, self.labels)  # labels stay on the host: samplers count them
 
     def _gather(self, rows: torch.Tensor) -> torch.Tensor:
         """The images at ``rows`` of the concatenated parts, as one contiguous batch."""
