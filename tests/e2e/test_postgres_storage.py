@@ -63,7 +63,7 @@ def postgres_url() -> Iterator[str]:
         if shutil.which("runuser") is None:
             pytest.skip("running as root without runuser: cannot start PostgreSQL as postgres")
         as_user, user = ["runuser", "-u", "postgres", "--"], "postgres"
-    root = Path(tempfile.mkdtemp(prefix="emotion-lab-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="emotion-lab-pg-"))  # not tmp_path: postgres must enter it
     if as_user:
         shutil.chown(root, user="postgres")
     data, port = root / "data", _free_port()
