@@ -127,6 +127,13 @@ def local_job_env(parent: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def cpu_share(jobs_in_flight: int | None) -> int:
+    """Threads per job so that the jobs in flight together use the cores this process may use,
+    instead of each one starting a thread per core and all of them contending."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, int(jobs_in_flight or 1)))
+
+
 class ProcessLauncher(Launcher):
     """Runs each job in its own ``python`` process; all jobs of one call run concurrently."""
 
@@ -134,13 +141,20 @@ class ProcessLauncher(Launcher):
         self,
         gpus: Sequence[int | str] | str | None = "auto",
         gpus_per_job: int = 1,
-        cpus_per_job: int | None = None,
+        cpus_per_job: int | str | None = "auto",
         timeout_min: float | None = None,
+        jobs_in_flight: int | None = None,
     ) -> None:
         if gpus_per_job < 0:
             raise ValueError(f"hydra.launcher.gpus_per_job must be >= 0, got {gpus_per_job}")
-        if cpus_per_job is not None and cpus_per_job < 1:
-            raise ValueError(f"hydra.launcher.cpus_per_job must be >= 1, got {cpus_per_job}")
+        if cpus_per_job == "auto":
+            cpus_per_job = cpu_share(jobs_in_flight)
+        elif cpus_per_job is not None and (
+            isinstance(cpus_per_job, (bool, str)) or int(cpus_per_job) < 1
+        ):
+            raise ValueError(
+                f"hydra.launcher.cpus_per_job must be >= 1, auto or null, got {cpus_per_job!r}"
+            )
         self.gpus = OmegaConf.to_container(gpus) if OmegaConf.is_config(gpus) else gpus
         self.gpus_per_job = gpus_per_job
         self.cpus_per_job = cpus_per_job

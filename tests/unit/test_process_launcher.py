@@ -125,3 +125,31 @@ def test_children_get_the_mapped_gpus_and_no_allocation(monkeypatch: pytest.Monk
     for env in _FakePopen.envs:
         assert not any(k.startswith("SLURM_") or k in ALLOCATION_ENV for k in env)
         assert env["OMP_NUM_THREADS"] == "2"
+
+
+def test_auto_cpus_share_the_cores_between_the_jobs_in_flight(monkeypatch) -> None:
+    from emotion_lab.sweep.process_launcher import cpu_share
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert cpu_share(4) == 4 and cpu_share(None) == 16 and cpu_share(32) == 1
+    assert ProcessLauncher(cpus_per_job="auto", jobs_in_flight=8).cpus_per_job == 2
+    assert ProcessLauncher(cpus_per_job=None).cpus_per_job is None  # untouched on request
+    with pytest.raises(ValueError, match="hydra.launcher.cpus_per_job"):
+        ProcessLauncher(cpus_per_job="many")
+
+
+def test_the_launcher_config_divides_by_the_sweepers_n_jobs() -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from emotion_lab.config import CONFIG_DIR, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            ["hydra/sweeper=optuna", "hydra/launcher=process", "hydra.sweeper.n_jobs=3"],
+            return_hydra_config=True,
+        )
+    assert OmegaConf.select(cfg, "hydra.launcher.jobs_in_flight") == 3
+    assert cfg.hydra.launcher.cpus_per_job == "auto"

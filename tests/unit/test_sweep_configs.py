@@ -163,9 +163,14 @@ def test_launcher_configs_compose() -> None:
     assert slurm._target_ == "hydra_plugins.emotion_lab_sweep.SlurmLauncher"
     assert (slurm.partition, slurm.gpus_per_node, slurm.tasks_per_node) == ("gpu", 1, 1)
     assert slurm.timeout_min == 120
-    from emotion_lab.sweep.process_launcher import ProcessLauncher
+    from emotion_lab.sweep.process_launcher import ProcessLauncher, cpu_share
 
-    node = OmegaConf.to_container(process.hydra.launcher)
+    node = OmegaConf.to_container(process.hydra.launcher, resolve=True)
     assert node.pop("_target_") == "hydra_plugins.emotion_lab_sweep.ProcessLauncher"
     launcher = ProcessLauncher(**node)
-    assert (launcher.gpus, launcher.gpus_per_job, launcher.cpus_per_job) == ("auto", 1, None)
+    # no sweeper n_jobs here: one job in flight gets every core
+    assert (launcher.gpus, launcher.gpus_per_job, launcher.cpus_per_job) == (
+        "auto",
+        1,
+        cpu_share(1),
+    )
