@@ -15,7 +15,7 @@ import inspect
 import itertools
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -25,6 +25,13 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
+from emotion_lab.data.balance import (
+    ClassBalance,
+    augmented_copies,
+    check_targets,
+    copy_sources,
+    resolve_targets,
+)
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import DataSource, ImageSet
 from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
@@ -151,6 +158,8 @@ class EmotionDataModule(pl.LightningDataModule):
         decode_size: int | None = None,
         decode_workers: int | None = None,
         allow_overlap: bool = False,
+        balance: Mapping[str, Any] | None = None,
+        val_from: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -163,6 +172,19 @@ class EmotionDataModule(pl.LightningDataModule):
             raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
         if sampler not in ("random", "balanced"):
             raise ValueError(f"data.sampler must be 'random' or 'balanced', got {sampler!r}")
+        self.balance_targets, self.weights_count_copies = _balance_settings(balance)
+        if self.balance_targets is not None and sampler == "balanced":
+            raise ConfigError(
+                "data.balance.targets and data.sampler=balanced both rebalance the classes: "
+                "choose one"
+            )
+        if self.balance_targets is not None and augmentation is None:
+            raise ConfigError(
+                "data.balance.targets needs an augmentation to make the added copies differ"
+            )
+        self.val_from = _val_from(val_from)
+        if self.val_from is not None and num_folds is not None:
+            raise ConfigError("data.val_from and data.num_folds cannot be set together")
         if (fold is None) != (num_folds is None):
             raise ValueError("data.fold and data.num_folds must be set together")
         if num_folds is not None and not 0 <= fold < num_folds:  # type: ignore[operator]
@@ -200,6 +222,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.sampler_kind = sampler
+        self.class_balance: ClassBalance | None = None
+        """Training class counts before and after balancing; None when nothing rebalances."""
         self.augmentation = augmentation
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -328,6 +352,11 @@ class EmotionDataModule(pl.LightningDataModule):
             pool = train if "val" not in available else train.concat(self._load("val"))
             train, test = self._fold(pool)
             train, val = self._cut_val(train)
+        elif self.val_from is not None:
+            val = self._pooled_val(available, test)
+            if "test" in self.val_from:
+                log.info("data.val_from includes test: the test stage evaluates on val")
+                test = val
         elif "val" in available:
             val = self._load("val")
         else:
@@ -337,6 +366,55 @@ class EmotionDataModule(pl.LightningDataModule):
             test = val
         self.splits = {"train": train, "val": val, "test": test}
         self._check_labels()
+        self._balance()
+
+    def _pooled_val(self, available: set[str], test: InMemoryImages | None) -> InMemoryImages:
+        """The on-disk splits ``data.val_from`` names, pooled in that order, as the validation
+        split (S001 validates on FER2013's PublicTest + PrivateTest, val + test here)."""
+        assert self.val_from is not None
+        missing = [s for s in self.val_from if s not in available]
+        if missing:
+            present = ", ".join(sorted(available)) or "none"
+            raise DataError(
+                f"data.val_from names split(s) {', '.join(missing)} that {self.name} does not "
+                f"have on disk (splits present: {present})"
+            )
+        parts = [test if s == "test" and test is not None else self._load(s) for s in self.val_from]
+        pooled = parts[0]
+        for part in parts[1:]:
+            pooled = pooled.concat(part)
+        return pooled
+
+    def _balance(self) -> None:
+        """Top the training classes up to ``data.balance.targets`` with augmented copies (S003),
+        or record what the balanced sampler draws per epoch; see ``balance.py``."""
+        train = self.splits["train"]
+        counts = torch.bincount(train.labels, minlength=self.num_classes).tolist()
+        if self.sampler_kind == "balanced":
+            share = len(train) / self.num_classes
+            self.class_balance = ClassBalance(
+                self.classes, tuple(counts), (share,) * self.num_classes, "sampler"
+            )
+            return
+        if self.balance_targets is None:
+            return
+        goal = resolve_targets(self.balance_targets, self.classes, counts)
+        sources = copy_sources(train.labels.numpy(), goal, self.split_seed)
+        if len(sources):
+            copies = augmented_copies(
+                lambda rows: train.__getitems__(rows)[0],
+                sources,
+                lambda x: self._augment(x, self.stored_size),
+                self.split_seed,
+            )
+            self.splits["train"] = train.concat(InMemoryImages(copies, train.labels[sources]))
+        self.class_balance = ClassBalance(self.classes, tuple(counts), tuple(goal), "copies")
+        log.info(
+            "data.balance: %d augmented copies added to %d training images (%s)",
+            len(sources),
+            len(train),
+            ", ".join(f"{c} {n} → {g}" for c, n, g in zip(self.classes, counts, goal, strict=True)),
+        )
 
     def _check_labels(self) -> None:
         for name, split in self.splits.items():
@@ -367,7 +445,13 @@ class EmotionDataModule(pl.LightningDataModule):
         return pool.subset(idx_train), pool.subset(idx_test)
 
     def class_counts(self) -> list[int]:
+        """Training images per class, what ``loss.class_weights=balanced`` weighs by: with
+        ``data.balance`` the topped-up counts, or the original ones when
+        ``data.balance.weights_count_copies`` is false."""
         self.setup()
+        balance = self.class_balance
+        if balance is not None and balance.how == "copies" and not self.weights_count_copies:
+            return list(balance.before)
         return np.bincount(self.splits["train"].labels.numpy(), minlength=self.num_classes).tolist()
 
     def _sampler(self) -> Sampler[int] | None:
@@ -432,14 +516,23 @@ class EmotionDataModule(pl.LightningDataModule):
         return self.prepare_batch(images, train=training), labels
 
     def prepare_batch(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        """uint8 batch → float in [0, 1] → augmentation (training only) → normalisation."""
+        """uint8 batch → float in [0, 1] → augmentation (training only) → normalisation.
+
+        With ``data.balance.targets`` the augmentation made the added copies once, in
+        ``setup``; training batches then pass unaugmented, as the paper's ``fit`` saw them.
+        """
         x = images.float().div_(255)
-        if train and self.augmentation is not None:
-            if isinstance(self.augmentation, BatchAugment):
-                x = self.augmentation(x, out_size=self.image_size)
-            else:
-                x = self.augmentation(x)
+        if train and self.balance_targets is None:
+            x = self._augment(x, self.image_size)
         return self.normalize(self._center_crop(x))
+
+    def _augment(self, x: torch.Tensor, out_size: int) -> torch.Tensor:
+        """``augmentation`` on a float batch; ops that crop produce ``out_size``."""
+        if self.augmentation is None:
+            return x
+        if isinstance(self.augmentation, BatchAugment):
+            return self.augmentation(x, out_size=out_size)
+        return self.augmentation(x)
 
     def _center_crop(self, x: torch.Tensor) -> torch.Tensor:
         """Images kept at ``data.decode_size`` reach the model's size by a central crop (what
@@ -462,6 +555,39 @@ class EmotionDataModule(pl.LightningDataModule):
                 self._std = self._std.to(x.device)
             x = x / self._std
         return x
+
+
+def _balance_settings(balance: Mapping[str, Any] | None) -> tuple[Any, bool]:
+    """(targets, weights_count_copies) from ``data.balance``; null or no targets = off."""
+    settings = dict(balance or {})
+    unknown = sorted(set(settings) - {"targets", "weights_count_copies"})
+    if unknown:
+        raise ConfigError(
+            f"data.balance has unknown key(s) {', '.join(unknown)} "
+            "(known: targets, weights_count_copies)"
+        )
+    count_copies = settings.get("weights_count_copies", True)
+    if not isinstance(count_copies, bool):
+        raise ConfigError(
+            f"data.balance.weights_count_copies must be true or false, got {count_copies!r}"
+        )
+    return check_targets(settings.get("targets")), count_copies
+
+
+def _val_from(val_from: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``data.val_from`` as a tuple of distinct split names among val and test, or None."""
+    if val_from is None:
+        return None
+    if isinstance(val_from, str):
+        val_from = [val_from]
+    names = tuple(str(s) for s in val_from)
+    bad = [s for s in names if s not in ("val", "test")]
+    if not names or bad or len(set(names)) != len(names):
+        raise ConfigError(
+            f"data.val_from must be null or a list of distinct splits among val and test, "
+            f"got {list(names)}"
+        )
+    return names
 
 
 def _accepted(factory: Callable[..., DataSource], **offered: Any) -> dict[str, Any]:

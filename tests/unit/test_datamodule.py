@@ -152,3 +152,50 @@ def test_s000_experiments_crop_from_256_pixel_images(data: str, tmp_path) -> Non
     assert cfg.data.decode_size == 256 and cfg.model.input_size == 224
     tiny = compose_config("train", ["experiment=s000_synthetic"], output_dir=str(tmp_path))
     assert tiny.data.decode_size is None
+
+
+def test_val_from_pools_the_named_on_disk_splits_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    splits = {
+        "train": _split([0, 1, 2] * 4),
+        "val": _split([0, 1, 1], seed=1),
+        "test": _split([2, 2, 0, 1], seed=2),
+    }
+    with caplog.at_level(logging.INFO):
+        dm = _dm(splits, val_from=["val", "test"])
+    val = dm.splits["val"]
+    assert val.labels.tolist() == [0, 1, 1, 2, 2, 0, 1]
+    expected = np.concatenate([splits["val"][0], splits["test"][0]])
+    assert torch.equal(val.images, torch.from_numpy(expected).permute(0, 3, 1, 2))
+    assert dm.splits["test"] is val  # the evaluation set is the pooled one
+    assert len(dm.splits["train"]) == 12  # nothing cut from train
+    assert "data.val_from includes test" in caplog.text
+    only_val = _dm(splits, val_from=["val"])
+    assert len(only_val.splits["val"]) == 3 and len(only_val.splits["test"]) == 4
+
+
+def test_val_from_a_split_missing_on_disk_names_the_key() -> None:
+    from emotion_lab.data.errors import DataError
+
+    splits = {"train": _split([0, 1, 2] * 4), "val": _split([0, 1, 2])}
+    with pytest.raises(DataError, match=r"data.val_from names split\(s\) test .*present: train"):
+        _dm(splits, val_from=["val", "test"])
+
+
+@pytest.mark.parametrize("val_from", [[], ["train"], ["val", "val"]])
+def test_val_from_takes_distinct_val_and_test_only(val_from: list[str]) -> None:
+    from emotion_lab.errors import ConfigError
+
+    splits = {s: _split([0, 1, 2]) for s in ("train", "val", "test")}
+    with pytest.raises(ConfigError, match="data.val_from must be null or a list of distinct"):
+        _dm(splits, val_from=val_from)
+
+
+@pytest.mark.parametrize("model", ["alexnet", "cnn", "densenet"])
+def test_s001_validates_on_public_and_private_test(model: str, tmp_path) -> None:
+    from emotion_lab.config import compose_config
+    from emotion_lab.data.formats.fer2013_csv import USAGE_TO_SPLIT
+
+    for name in (f"s001_vire_{model}", f"s001_vire_{model}_phase1"):
+        cfg = compose_config("train", [f"experiment={name}"], output_dir=str(tmp_path))
+        assert list(cfg.data.val_from) == ["val", "test"]
+    assert (USAGE_TO_SPLIT["publictest"], USAGE_TO_SPLIT["privatetest"]) == ("val", "test")
