@@ -1,8 +1,8 @@
 """The training set's class distribution before and after balancing (S003's Figs. 1 and 2).
 
-One bar pair per class: the training images before balancing and what training sees after ``data.balance`` (the
-exact counts with the added copies, the added part hatched) or, with ``data.sampler=balanced``,
-what the sampler draws per epoch on average.
+One bar pair per class: the training images before balancing and what training sees after
+``data.balance`` (the exact counts, the added copies hatched on top of the originals) or, with
+``data.sampler=balanced``, what the sampler draws per epoch on average.
 """
 
 from __future__ import annotations
