@@ -25,7 +25,7 @@ def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
 def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClassifier:
     starts_trained = cfg.model.get("pretrained") or cfg.model.get("checkpoint_path")
     if starts_trained and cfg.init.name != "default":
-        raise ValueError(
+        raise ConfigError(
             f"init={cfg.init.name} would overwrite the pretrained weights of model.{cfg.model.name}; "
             "use init=default"
         )

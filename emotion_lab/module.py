@@ -20,6 +20,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from emotion_lab.errors import ConfigError
 from emotion_lab.losses import EmotionLoss
 from emotion_lab.metrics.outputs import TestOutputs
 
@@ -49,7 +50,7 @@ class EmotionClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(
+            raise ConfigError(
                 f"scheduler.interval must be 'epoch' or 'step', got {scheduler_interval!r}"
             )
         self.model = model

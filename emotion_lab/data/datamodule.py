@@ -419,10 +419,10 @@ class EmotionDataModule(pl.LightningDataModule):
     def _check_labels(self) -> None:
         for name, split in self.splits.items():
             if len(split) == 0:
-                raise ValueError(f"{type(self.source).__name__}: the {name} split is empty")
+                raise DataError(f"{type(self.source).__name__}: the {name} split is empty")
             top = int(split.labels.max())
             if top >= self.num_classes:
-                raise ValueError(
+                raise DataError(
                     f"{name} split has label {top} but only {self.num_classes} classes"
                 )
 
