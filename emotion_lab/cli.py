@@ -83,3 +83,43 @@ def print_summary(rows: dict[str, Any], title: str) -> None:
         text = f"{value:.4f}" if isinstance(value, float) else str(value)
         table.add_row(key, text)
     Console(width=120).print(table)
+
+
+def run_app(main: Callable[[], Any], config_name: str) -> None:
+    """Run a ``@hydra.main`` app; a plain single run's overrides are composed first.
+
+    Hydra reports an override it cannot apply (``optimizer.lrr=1``, ``model=nope``) in several
+    lines with exit code 1, before any code of ours runs. Composing the same overrides once
+    beforehand turns that into our one line naming the key, with exit code 2. Command lines with
+    flags (``-m``, ``--cfg``, ``--config-dir`` …) go to Hydra untouched: sweepers check their
+    own spaces.
+    """
+    overrides = sys.argv[1:]
+    if overrides and not any(arg.startswith("-") for arg in overrides):
+        problem = composition_problem(config_name, overrides)
+        if problem is not None and not os.environ.get("EMOTION_LAB_DEBUG"):
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
+    main()
+
+
+def composition_problem(config_name: str, overrides: list[str]) -> str | None:
+    """What keeps ``overrides`` from composing with ``config_name``, on one line; None if fine."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    from emotion_lab.config import CONFIG_DIR, register_resolvers
+
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except HydraException as exc:
+        parts = [str(exc)]
+        if exc.__cause__ is not None:
+            parts.append(str(exc.__cause__).split("\n")[0])
+        return " ".join(" ".join(parts).split())
+    finally:
+        GlobalHydra.instance().clear()
+    return None

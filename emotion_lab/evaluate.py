@@ -23,7 +23,7 @@ from emotion_lab.builders import (
     build_trainer,
 )
 from emotion_lab.callbacks import TestAnalysis
-from emotion_lab.cli import one_line_errors, print_summary
+from emotion_lab.cli import one_line_errors, print_summary, run_app
 from emotion_lab.config import register_resolvers
 from emotion_lab.errors import CheckpointError, ConfigError
 from emotion_lab.models.checkpoint import read_checkpoint
@@ -104,4 +104,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main, "evaluate")

@@ -6,7 +6,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from emotion_lab.cli import one_line_errors
+from emotion_lab.cli import one_line_errors, run_app
 from emotion_lab.config import register_resolvers
 from emotion_lab.run_plan import execute
 from emotion_lab.validation import check_train_config
@@ -28,4 +28,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main, "train")

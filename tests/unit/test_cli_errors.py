@@ -145,3 +145,30 @@ def test_evaluate_refuses_text_and_foreign_checkpoints_by_key(tmp_path):
         load_run_config(cfg)
     with pytest.raises(ConfigError, match="^ckpt_path: Missing mandatory value"):
         load_run_config(compose_config("evaluate"))
+
+
+def test_an_override_hydra_cannot_apply_is_one_line_naming_the_key() -> None:
+    from emotion_lab.cli import composition_problem
+
+    assert composition_problem("train", ["optimizer.lr=0.01"]) is None
+    problem = composition_problem("train", ["optimizer.lrr=1"])
+    assert problem is not None and "optimizer.lrr" in problem and "\n" not in problem
+    problem = composition_problem("train", ["model=nope"])
+    assert problem is not None and "model/nope" in problem
+
+
+def test_the_train_command_exits_2_with_one_line_for_an_unknown_key(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "emotion_lab.train", "optimizer.lrr=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "optimizer.lrr" in lines[0]
+    assert not any(tmp_path.iterdir())  # refused before any run folder was made
