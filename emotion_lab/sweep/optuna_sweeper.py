@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -221,6 +222,20 @@ class _Run:
                 return
             self._evaluate(trial)
 
+    def _sampler_seed(self, n: int) -> int | None:
+        """The seed of the sampler that proposes trial ``n``.
+
+        Stochastic samplers get a seed per trial, so that a resume or a second worker does not
+        replay the first proposals. The grid sampler must not: it gives trial ``n`` point ``n``
+        of its seeded shuffle, so every trial, worker and resume has to use one shuffle, or
+        points repeat and others are never run. Without a seed the study name fixes it.
+        """
+        if self.sw.sampler != "grid":
+            return seed_for(self.sw.seed, n)
+        if self.sw.seed is not None:
+            return int(self.sw.seed)
+        return zlib.crc32(self.study.study_name.encode("utf-8"))
+
     def _ask(self) -> optuna.Trial | None:
         with self.sw._ask_lock, file_lock(self.sw.sweep_dir / LOCK_FILE):
             if self.sw.stopping:
@@ -232,7 +247,7 @@ class _Run:
             if n >= self.n_trials:
                 return None
             self.study.sampler = build_sampler(
-                self.sw.sampler, seed_for(self.sw.seed, n), self.sw.sampler_kwargs, self.grid
+                self.sw.sampler, self._sampler_seed(n), self.sw.sampler_kwargs, self.grid
             )
             trial = self.study.ask(self.dists)
             now = time.time()
