@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: venv train test test-fast lint format bench sweep
+.PHONY: venv train test test-fast lint format bench sweep gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ format: venv
 bench: venv
 	$(BIN)/python -m emotion_lab.bench $(ARGS)
 	$(BIN)/python -m emotion_lab.bench_data
+	$(BIN)/python -m emotion_lab.bench_ddp --ranks 2
 	$(BIN)/python -m emotion_lab.sweep.bench --trials 3
+
+## the GPU path measured on a CUDA machine (says so and exits 0 without one); see docs/performance.md
+gpu-check: venv
+	$(BIN)/python -m emotion_lab.gpu_check $(ARGS)
 
 SWEEP ?= default
 SWEEPER ?=
