@@ -95,7 +95,7 @@ class HyperoptSweeper(SweeperBase):
 
     kind = "hyperopt"
 
-    def __init__(self, *, pruner: str = "none", **kwargs: Any) -> None:
+    def __init__(self, *, pruner: str = "none", baseline: bool = False, **kwargs: Any) -> None:
         storage = kwargs.pop("storage", None)
         if storage is not None:
             raise ConfigError(
@@ -109,6 +109,8 @@ class HyperoptSweeper(SweeperBase):
             )
         if self.pruner != "none":
             log.warning(f"hydra.sweeper.pruner={self.pruner}: Hyperopt cannot prune; ignored")
+        if baseline:
+            log.warning("hydra.sweeper.baseline: Hyperopt does not enqueue a baseline; ignored")
         self._lock = threading.Lock()
 
     def _algo(self) -> Callable[..., Any]:

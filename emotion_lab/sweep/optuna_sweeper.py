@@ -10,6 +10,10 @@ Optuna has no "interrupted" state: a trial stopped by a signal, or left RUNNING 
 process that died, is stored as FAIL with an ``interrupted`` attribute. It does not count
 against the failure budget nor towards ``n_trials``, and its parameters are enqueued once so
 that the next worker (or the resumed sweep) runs that configuration again.
+
+With ``baseline: true`` a new study first runs the run config's own values of the searched keys
+(the recipe the sweep starts from), marked with the ``baseline`` trial attribute, so that the
+reports can say what tuning bought against it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
+from omegaconf import OmegaConf
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -40,7 +45,7 @@ from emotion_lab.sweep.optuna_algos import PRUNERS, SAMPLERS, build_pruner, buil
 from emotion_lab.sweep.report import INTERRUPTED, TrialRecord
 from emotion_lab.sweep.space import Dimension, Kind, SearchSpace, describe_changes
 from emotion_lab.sweep.storage import open_storage, resolve_storage_url
-from emotion_lab.sweep.trial_link import PRUNED_ATTR, STUDY_META_ATTR
+from emotion_lab.sweep.trial_link import PLANNED_EPOCHS_ATTR, PRUNED_ATTR, STUDY_META_ATTR
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 LOCK_FILE = ".optuna.lock"
 INTERRUPTED_ATTR = "interrupted"  # why: "interrupted by SIGINT", "stale: ..."
 RERUN_ATTR = "rerun_of"  # on the trial that runs an interrupted trial's configuration again
+BASELINE_ATTR = "baseline"  # on the trial that runs the run config's own values
+_UNSET = object()
 
 
 def to_optuna_distribution(dim: Dimension) -> BaseDistribution:
@@ -73,9 +80,18 @@ class OptunaSweeper(SweeperBase):
         heartbeat_s: float = 30.0,
         stale_after_s: float = 300.0,
         pruner: str = "median",
+        baseline: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(pruner=pruner, **kwargs)
+        if not isinstance(baseline, bool):
+            raise ConfigError(f"hydra.sweeper.baseline: expected true or false, got {baseline!r}")
+        if baseline and self.sampler == "grid":
+            raise ConfigError(
+                "hydra.sweeper.baseline: the grid sampler enumerates its own points; "
+                "set baseline: false (or put the recipe's values in the grid)"
+            )
+        self.baseline = baseline
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"hydra.sweeper.sampler: '{self.sampler}' is not one of {SAMPLERS}")
         if self.pruner not in PRUNERS:
@@ -149,7 +165,41 @@ class OptunaSweeper(SweeperBase):
             study.set_user_attr(
                 STUDY_META_ATTR, {"definition": definition, "pruner": pruner, "sweeper": self.kind}
             )
+            if self.baseline and not any(
+                BASELINE_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)
+            ):
+                study.enqueue_trial(self.baseline_params(space), user_attrs={BASELINE_ATTR: True})
+                log.info("baseline: the run config's own values run as the first trial")
         return study
+
+    def baseline_params(self, space: SearchSpace) -> dict[str, Any]:
+        """The run config's values of the searched keys (a group's selected option).
+
+        Each must be a point of its dimension, so that the baseline is a trial of this study.
+        """
+        assert self.config is not None
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) or {}
+        params: dict[str, Any] = {}
+        for dim in space.dimensions:
+            value = choices.get(dim.name, _UNSET)
+            if value is _UNSET:
+                value = OmegaConf.select(self.config, dim.name, default=_UNSET)
+            if value is _UNSET or value is None:
+                raise ConfigError(
+                    f"hydra.sweeper.baseline: the run config has no value for '{dim.name}' "
+                    f"(searched by {dim.where or dim.name}); set one or baseline: false"
+                )
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if dim.kind is not Kind.CATEGORICAL and numeric:
+                value = int(value) if dim.kind is Kind.INT and value == int(value) else value
+                value = float(value) if dim.kind is Kind.FLOAT else value
+            if (dim.kind is not Kind.CATEGORICAL and not numeric) or not dim.contains(value):
+                raise ConfigError(
+                    f"hydra.sweeper.baseline: the run config's {dim.name}={value!r} lies outside "
+                    f"{dim.where or dim.name}: {dim.source}; widen the space or baseline: false"
+                )
+            params[dim.name] = value
+        return params
 
     # -- reading the study back -----------------------------------------------------------
     def records(self, study: optuna.Study, space: SearchSpace) -> list[TrialRecord]:
@@ -346,7 +396,10 @@ class _Run:
             if t.state != TrialState.FAIL or INTERRUPTED_ATTR not in t.user_attrs:
                 continue
             if t.number not in rerun:  # finished trials are read-only: the rerun links back
-                self.study.enqueue_trial(t.params, user_attrs={RERUN_ATTR: t.number})
+                attrs: dict[str, Any] = {RERUN_ATTR: t.number}
+                if t.user_attrs.get(BASELINE_ATTR):
+                    attrs[BASELINE_ATTR] = True
+                self.study.enqueue_trial(t.params, user_attrs=attrs)
                 log.info(f"trial {t.number} was interrupted: its configuration runs again")
 
     def _user_attrs(self, number: int) -> dict[str, Any]:
@@ -456,4 +509,6 @@ def _record(t: FrozenTrial, space: SearchSpace) -> TrialRecord:
         epochs=len(t.intermediate_values) or None,
         duplicate_of=attrs.get("duplicate_of"),
         overrides=overrides,
+        baseline=bool(attrs.get(BASELINE_ATTR)),
+        planned_epochs=attrs.get(PLANNED_EPOCHS_ATTR),
     )

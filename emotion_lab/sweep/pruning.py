@@ -19,6 +19,19 @@ from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR, FIT_END_ATTR, TrialLin
 log = logging.getLogger(__name__)
 
 
+def planned_validations(trainer: pl.Trainer) -> int | None:
+    """Validation results a run reports when nothing stops it early; None if unbounded.
+
+    With one validation per epoch (the default) these are the run's epochs: what pruning saves
+    is counted against them.
+    """
+    epochs = trainer.max_epochs
+    if epochs is None or epochs < 0:
+        return None
+    every = trainer.check_val_every_n_epoch or 1
+    return int(epochs) // int(every)
+
+
 class OptunaPruningCallback(Callback):
     """Per-validation reporting and pruning for a trial reached through its storage URL."""
 
@@ -60,7 +73,11 @@ class OptunaPruningCallback(Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
         if self.enabled and not self._started and trainer.is_global_zero:
             self._started = True
-            self._get_link().mark_time(FIRST_STEP_ATTR)
+            link = self._get_link()
+            link.mark_time(FIRST_STEP_ATTR)
+            planned = planned_validations(trainer)
+            if planned is not None:
+                link.mark_planned_epochs(planned)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # callback_metrics hold this epoch's aggregated values only from here on

@@ -43,6 +43,63 @@ class TrialRecord:
     epochs: int | None = None
     duplicate_of: int | None = None
     overrides: list[str] = field(default_factory=list)
+    baseline: bool = False  # the run config's own values, enqueued as the study's first trial
+    planned_epochs: int | None = None  # results the trial would have reported unpruned
+
+    @property
+    def epochs_saved(self) -> int:
+        """Epochs a pruned trial did not train (0 for any other trial)."""
+        if self.state != PRUNED or self.planned_epochs is None or self.epochs is None:
+            return 0
+        return max(self.planned_epochs - self.epochs, 0)
+
+
+@dataclass(frozen=True)
+class PruningSavings:
+    """Epochs trained against those the same trials would have trained without pruning."""
+
+    run: int
+    full: int
+
+    @property
+    def saved(self) -> int:
+        return self.full - self.run
+
+    def line(self) -> str:
+        share = f" ({self.saved / self.full:.0%})" if self.full else ""
+        return f"pruning saved {self.saved} of {self.full} epochs{share}: {self.run} run"
+
+
+def pruning_savings(records: Sequence[TrialRecord]) -> PruningSavings:
+    """Totals over the trials that trained (duplicates reuse a value and train nothing)."""
+    trained = [r for r in records if r.state in (COMPLETE, PRUNED) and r.epochs is not None]
+    run = sum(r.epochs or 0 for r in trained)
+    return PruningSavings(run=run, full=run + sum(r.epochs_saved for r in trained))
+
+
+def baseline_record(records: Sequence[TrialRecord]) -> TrialRecord | None:
+    return next((r for r in sorted(records, key=lambda r: r.number) if r.baseline), None)
+
+
+def best_against_baseline(records: Sequence[TrialRecord], direction: str) -> str | None:
+    """One line: the best trial's value against the baseline trial's, or None without one."""
+    base = baseline_record(records)
+    if base is None:
+        return None
+    best = best_record(records, direction)
+    if base.state != COMPLETE or base.value is None:
+        state = base.state.lower()
+        where = "" if best is None else f"; best trial {best.number}: {best.value:.6g}"
+        return f"baseline (trial {base.number}, the config's own values) is {state}{where}"
+    assert best is not None  # the baseline itself is complete
+    gain = best.value - base.value if best.value is not None else math.nan
+    if direction == "minimize":
+        gain = -gain
+    verdict = "the baseline itself" if best.number == base.number else f"trial {best.number}"
+    return (
+        f"best {best.value:.6g} ({verdict}) against the baseline's {base.value:.6g} "
+        f"(trial {base.number}, the config's own values): {gain:+.4g} better"
+    )
 
 
 def ranked(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
@@ -68,7 +125,7 @@ def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["rank", "number", "state", "value", *names, "epochs", "duration_s", "run_dir"]
-        + ["duplicate_of", "error"]
+        + ["duplicate_of", "error", "baseline", "epochs_saved"]
     )
     rank = 0
     for r in ranked(records, direction):
@@ -80,18 +137,26 @@ def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
             [rank_text, r.number, r.state, _exact(r.value)]
             + [_exact(r.params.get(n)) for n in names]
             + [_cell(r.epochs), _num(r.duration_s, 1), _cell(r.run_dir)]
-            + [_cell(r.duplicate_of), _cell(r.error)]
+            + [_cell(r.duplicate_of), _cell(r.error), "yes" if r.baseline else ""]
+            + [_cell(r.epochs_saved)]
         )
     return out.getvalue()
 
 
 def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int = 10) -> str:
-    """A short fixed-width table for the console."""
+    """A short fixed-width table for the console, then epochs saved and the baseline line.
+
+    The baseline trial is always shown (marked ``*``), also when it is not among the top.
+    """
     rows = ranked(records, direction)[:top]
+    base = baseline_record(records)
+    if base is not None and base not in rows:
+        rows.append(base)
     names = sorted({k for r in rows for k in r.params})
     header = ["#", "state", "value", *names, "epochs", "time_s"]
     body = [
-        [str(r.number), r.state, _num(r.value), *(_cell(r.params.get(n)) for n in names)]
+        [f"{r.number}{'*' if r.baseline else ''}", r.state, _num(r.value)]
+        + [_cell(r.params.get(n)) for n in names]
         + [_cell(r.epochs), _num(r.duration_s, 1)]
         for r in rows
     ]
@@ -103,8 +168,11 @@ def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int 
     states = (COMPLETE, PRUNED, FAIL, INTERRUPTED, RUNNING)
     counts = {s: sum(r.state == s for r in records) for s in states}
     summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
-    shown = f"top {len(rows)} of {len(records)}" if len(rows) < len(records) else "all"
-    return "\n".join([f"{len(records)} trials ({summary}); {shown}, best first:", *lines])
+    shown = f"top {top} of {len(records)}" if len(records) > top else "all"
+    tail = [pruning_savings(records).line()]
+    if base is not None:
+        tail.append("* baseline: " + (best_against_baseline(records, direction) or ""))
+    return "\n".join([f"{len(records)} trials ({summary}); {shown}, best first:", *lines, *tail])
 
 
 def write_reports(

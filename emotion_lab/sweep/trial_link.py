@@ -23,6 +23,7 @@ STUDY_META_ATTR = "emotion_lab.sweep"  # study user attr: pruner spec, search sp
 PRUNED_ATTR = "pruned_at_step"
 FIRST_STEP_ATTR = "first_step_at"
 FIT_END_ATTR = "fit_end_at"
+PLANNED_EPOCHS_ATTR = "planned_epochs"  # validations a full run would report (epochs saved)
 
 
 class TrialLink:
@@ -75,6 +76,10 @@ class TrialLink:
 
     def mark_time(self, key: str) -> None:
         self._set(key, time.time())
+
+    def mark_planned_epochs(self, n: int) -> None:
+        """How many results the trial reports if nothing prunes it."""
+        self._set(PLANNED_EPOCHS_ATTR, int(n))
 
     def _set(self, key: str, value: Any) -> None:
         try:

@@ -12,6 +12,7 @@ from emotion_lab.sweep.pruning import OptunaPruningCallback
 from emotion_lab.sweep.trial_link import (
     FIRST_STEP_ATTR,
     FIT_END_ATTR,
+    PLANNED_EPOCHS_ATTR,
     PRUNED_ATTR,
     STUDY_META_ATTR,
 )
@@ -26,7 +27,7 @@ def test_sweep_prunes_the_clearly_worse_trial(tmp_path) -> None:
         "hydra.sweeper.n_trials=5",
         "hydra.sweeper.study_name=prune",
         "hydra.sweeper.pruner=median",
-        "+hydra.sweeper.pruner_kwargs.n_startup_trials=3",
+        "+hydra.sweeper.pruner_kwargs.n_startup_trials=4",  # a 4th tie would be pruned
         "epochs=4",
         "bad_trials=[4]",
     )
@@ -92,6 +93,7 @@ def test_callback_reports_through_storage_and_stops(tmp_path) -> None:
     assert frozen.intermediate_values == {0: -3.0}
     assert frozen.user_attrs[PRUNED_ATTR] == 0
     assert frozen.user_attrs[FIRST_STEP_ATTR] <= frozen.user_attrs[FIT_END_ATTR]
+    assert frozen.user_attrs[PLANNED_EPOCHS_ATTR] == 5  # what an unpruned run would report
 
 
 def test_callback_is_inert_outside_a_sweep() -> None:
