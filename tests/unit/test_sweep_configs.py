@@ -86,10 +86,17 @@ def test_default_sweep_is_the_four_knobs() -> None:
     beta, margin, lr, init = (
         space.dimension(k) for k in ("loss.beta", "loss.margin", "optimizer.lr", "init")
     )
-    assert (beta.kind, beta.low, beta.high, beta.log) == (Kind.FLOAT, 0.0, 1.0, False)
-    assert (margin.low, margin.high) == (1.0, 10.0)
-    assert (lr.low, lr.high, lr.log) == (1e-4, 1e-1, True)
+    assert (beta.kind, beta.log, margin.kind, lr.log) == (Kind.FLOAT, False, Kind.FLOAT, True)
     assert init.choices == ("glorot_uniform", "he_normal", "lecun_normal")
+    recipe = _compose("train", config_dir=CONF)  # what `make train` runs
+    for dim, value in (
+        (beta, recipe.loss.beta),
+        (margin, recipe.loss.margin),
+        (lr, recipe.optimizer.lr),
+        (init, recipe.hydra.runtime.choices["init"]),
+    ):
+        assert dim.contains(value), (dim.name, value)  # the baseline trial is a point of it
+    assert cfg.hydra.sweeper.baseline is True
     for choice in init.choices:
         assert (CONF / "init" / f"{choice}.yaml").is_file()
     hyperopt = _compose("default", ("hydra/sweeper=hyperopt",))
