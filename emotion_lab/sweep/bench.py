@@ -10,11 +10,17 @@ Every Optuna trial carries timestamps (``launched_at`` by the sweeper; ``first_s
 sweep of ``experiment=smoke`` and prints the numbers; :func:`sweep_overhead` reads any finished
 Optuna sweep folder. ``--summarize DIR...`` prints epochs run and best value per sweep folder,
 to compare a study with and without pruning.
+
+``--pruning`` runs the default study (``sweeps/default.yaml``: its space, baseline and pruner) on
+``experiment=smoke`` data twice with the same seed, pruning on and off, then trains each study's
+best configuration with ``repeat.seeds`` seeds: the spread of those repeats is the noise against
+which the two best values are compared. Run it from the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import subprocess
 import sys
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import yaml
 
 from emotion_lab.sweep.storage import DEFAULT_DB_NAME
 from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR, FIT_END_ATTR
@@ -140,6 +147,142 @@ def _only_study(storage: str, sweep_dir: Path) -> str:
     return names[0]
 
 
+# The pruning benchmark's data: the smoke set (1,400 images) with every train batch (smoke
+# limits them to 6), in batches of 32: its curves leave chance after a few of the 20 epochs.
+PRUNING_BENCH_FIXED = (
+    "experiment=smoke",
+    "trainer.limit_train_batches=null",
+    "data.batch_size=32",
+    "callbacks.progress_bar=null",
+    "test=false",
+)
+# The default study's pruner scaled from its 4 epochs to 20: floor and median from the 5th epoch.
+PRUNING_BENCH_SWEEP = (
+    "hydra.sweeper.pruner_kwargs.grace=5",
+    "hydra.sweeper.pruner_kwargs.median.n_warmup_steps=4",
+)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """One configuration trained with several seeds: mean and sample std of its objective."""
+
+    n: int
+    mean: float
+    std: float
+
+    def __str__(self) -> str:
+        return f"{self.mean:.4f} ± {self.std:.4f} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class PruningBench:
+    on: SweepSummary
+    off: SweepSummary
+    on_repeats: SeedSpread
+    off_repeats: SeedSpread
+    trials: int
+    epochs: int
+
+    @property
+    def epochs_ratio(self) -> float:
+        return self.on.epochs_run / self.off.epochs_run
+
+    @property
+    def noise(self) -> float:
+        """The larger seed std of the two best configurations."""
+        return max(self.on_repeats.std, self.off_repeats.std)
+
+    @property
+    def best_gap(self) -> float:
+        assert self.on.best_value is not None and self.off.best_value is not None
+        return self.on.best_value - self.off.best_value
+
+    def lines(self) -> list[str]:
+        within = abs(self.best_gap) <= 2 * self.noise
+        return [
+            self.on.line("pruning on "),
+            self.off.line("pruning off"),
+            f"epochs with pruning: {self.epochs_ratio:.0%} of without "
+            f"({self.on.epochs_run} / {self.off.epochs_run}; target <= 50%)",
+            f"best configuration of each, seeds repeated: on {self.on_repeats}, "
+            f"off {self.off_repeats}",
+            f"best on - best off = {self.best_gap:+.4f}; noise (larger seed std) "
+            f"{self.noise:.4f}: {'within' if within else 'NOT within'} 2 std",
+        ]
+
+
+def _sweep(command: Sequence[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(list(command), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def _repeat(overrides: Sequence[str], seeds: int, run_dir: Path) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "emotion_lab.train",
+        *overrides,
+        f"repeat.seeds={seeds}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _seed_spread(run_dir: Path) -> SeedSpread:
+    with (run_dir / "summary.csv").open() as fh:
+        row = next(r for r in csv.DictReader(fh) if r["metric"] == "objective")
+    return SeedSpread(int(row["n"]), float(row["mean"]), float(row["std"]))
+
+
+def run_pruning_bench(
+    trials: int = 16,
+    epochs: int = 20,
+    seeds: int = 3,
+    n_jobs: int = 2,
+    overrides: Sequence[str] = (),
+    keep: Path | None = None,
+) -> PruningBench:
+    """The default study on smoke data with pruning on and off, then seed repeats of both bests."""
+    if not Path("sweeps/default.yaml").is_file():
+        raise ValueError("--pruning: run from the repository root (needs sweeps/default.yaml)")
+    fixed = [*PRUNING_BENCH_FIXED, f"trainer.max_epochs={epochs}", *overrides]
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        dirs = {"on": root / "pruning_on", "off": root / "pruning_off"}
+        base = [sys.executable, "-m", "emotion_lab.train", "-m", "--config-dir", "sweeps"]
+        base += ["--config-name", "default", *fixed, *PRUNING_BENCH_SWEEP]
+        base += [f"hydra.sweeper.n_trials={trials}"]
+        base += [f"hydra.sweeper.n_jobs={n_jobs}"]
+        for label, folder in dirs.items():
+            extra = [] if label == "on" else ["hydra.sweeper.pruner=none"]
+            study = [f"hydra.sweeper.study_name=bench_{label}", f"hydra.sweep.dir={folder}"]
+            _sweep([*base, *study, *extra])
+        summaries = {label: sweep_summary(folder) for label, folder in dirs.items()}
+        jobs = {}
+        for label, folder in dirs.items():
+            best = yaml.safe_load((folder / "best.yaml").read_text())
+            jobs[label] = _repeat([*fixed, *best["overrides"]], seeds, root / f"repeats_{label}")
+        for label, job in jobs.items():
+            _, err = job.communicate()
+            if job.returncode != 0:
+                raise RuntimeError(
+                    f"seed repeats of the best '{label}' trial failed:\n{err[-2000:]}"
+                )
+        spreads = {label: _seed_spread(root / f"repeats_{label}") for label in dirs}
+    return PruningBench(
+        on=summaries["on"],
+        off=summaries["off"],
+        on_repeats=spreads["on"],
+        off_repeats=spreads["off"],
+        trials=trials,
+        epochs=epochs,
+    )
+
+
 def run_bench(
     trials: int = 3, n_jobs: int = 1, overrides: Sequence[str] = (), keep: Path | None = None
 ) -> tuple[OverheadReport, float]:
@@ -173,8 +316,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=None, help="3 (--pruning: 16)")
+    parser.add_argument("--n-jobs", type=int, default=None, help="1 (--pruning: 2)")
     parser.add_argument("--keep", type=Path, default=None, help="sweep folder to keep")
     parser.add_argument(
         "--summarize",
@@ -183,14 +326,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="only summarise finished Optuna sweep folders (e.g. with and without pruning)",
     )
+    parser.add_argument(
+        "--pruning",
+        action="store_true",
+        help="the default study with pruning on and off (--trials 16 --epochs 20 --seeds 3)",
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="--pruning: epochs per trial")
+    parser.add_argument("--seeds", type=int, default=3, help="--pruning: seeds per best trial")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides")
     args = parser.parse_args(argv)
+    if args.pruning:
+        trials, n_jobs = args.trials or 16, args.n_jobs or 2
+        bench = run_pruning_bench(
+            trials, args.epochs, args.seeds, n_jobs, args.overrides, args.keep
+        )
+        print(
+            f"pruning benchmark (sweeps/default.yaml on experiment=smoke with all its train "
+            f"batches, {bench.trials} trials x {bench.epochs} epochs, n_jobs={n_jobs}):"
+        )
+        for line in bench.lines():
+            print(f"  {line}")
+        return
     if args.summarize:
         for folder in args.summarize:
             print(sweep_summary(folder).line(str(folder)))
         return
-    report, wall = run_bench(args.trials, args.n_jobs, args.overrides, args.keep)
-    print(f"sweep overhead (experiment=smoke, n_jobs={args.n_jobs}):")
+    n_jobs = args.n_jobs or 1
+    report, wall = run_bench(args.trials or 3, n_jobs, args.overrides, args.keep)
+    print(f"sweep overhead (experiment=smoke, n_jobs={n_jobs}):")
     for line in report.lines():
         print(f"  {line}")
     print(f"  whole command (incl. interpreter start): {wall:.1f} s")
