@@ -23,7 +23,7 @@ from tests.fixtures_sweep.runner import REPO
 
 pytestmark = pytest.mark.slow
 
-DDP = ("experiment=smoke", "trainer=ddp", "trainer.devices=2", "logger=csv")
+DDP = ("experiment=smoke", "trainer=ddp", "trainer.devices=2")
 
 
 def run_cli(module: str, *args: str, cwd: Path, timeout: int = 420) -> subprocess.CompletedProcess:
@@ -65,6 +65,7 @@ def ddp_run(workdir: Path) -> tuple[Path, subprocess.CompletedProcess]:
     proc = run_cli(
         "emotion_lab.train",
         *DDP,
+        "logger=csv",
         "trainer.max_epochs=3",
         f"paths.data_dir={workdir / 'data'}",
         f"hydra.run.dir={run_dir}",
@@ -114,7 +115,7 @@ def test_ranks_agree_with_beta_zero_plateau_schedule_and_early_stopping(workdir:
     probe_dir = workdir / "probe"
     run_cli(
         "emotion_lab.train",
-        *DDP,
+        *DDP,  # the default loggers: W&B offline + CSV
         "loss.beta=0",  # centers without gradient: DDP must not wait for them
         "scheduler=reduce_on_plateau",
         "scheduler.scheduler.patience=0",
@@ -130,6 +131,8 @@ def test_ranks_agree_with_beta_zero_plateau_schedule_and_early_stopping(workdir:
         f"hydra.run.dir={run_dir}",
         cwd=workdir,
     )
+    # one W&B run, rank 0's: the other rank's dummy experiment wrote nothing and did not crash
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1
     rank0 = json.loads((probe_dir / "rank0.json").read_text())
     rank1 = json.loads((probe_dir / "rank1.json").read_text())
     assert rank0["world_size"] == rank1["world_size"] == 2
@@ -147,6 +150,7 @@ def test_ddp_trial_of_the_real_app_inside_an_optuna_sweep(workdir: Path) -> None
         "emotion_lab.train",
         "-m",
         *DDP,
+        "logger=csv",
         "hydra/sweeper=optuna",
         "hydra/launcher=process",
         "hydra.launcher.gpus=none",
