@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab.data.datamodule import EmotionDataModule
+from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
 from emotion_lab.models import apply_initializer
 from emotion_lab.module import EmotionClassifier
@@ -54,7 +55,7 @@ def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClass
         scheduler_interval=cfg.scheduler.interval,
         scheduler_monitor=cfg.scheduler.monitor,
         classes=datamodule.classes,
-        run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+        run_config=checkpoint_config(cfg),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hydra
 import lightning.pytorch as pl
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,6 +26,7 @@ from emotion_lab.builders import (
 from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import one_line_errors, print_summary, run_app
 from emotion_lab.config import register_resolvers
+from emotion_lab.data_paths import data_dir_given, rebase_data_paths
 from emotion_lab.errors import CheckpointError, ConfigError
 from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.validation import check_config
@@ -44,6 +46,10 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
             f"ckpt_path={str(path)!r}: not an emotion-lab checkpoint (no saved run config)"
         )
     run_cfg = OmegaConf.create(saved)
+    stored_dir = str((saved.get("paths") or {}).get("data_dir") or "")
+    given = data_dir_given(_task_overrides())
+    data = rebase_data_paths(saved.get("data"), stored_dir, str(cfg.paths.data_dir), given)
+    run_cfg.data = data
     for key in ("paths", "trainer", "callbacks", "logger", "seed", "task_name", "trial"):
         run_cfg[key] = cfg[key]
     run_cfg.augmentation = None
@@ -51,6 +57,11 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
         run_cfg.data = cfg.data
     check_config(run_cfg)
     return run_cfg, checkpoint
+
+
+def _task_overrides() -> list[str]:
+    """This command's overrides, where Hydra ran it (not for configs composed in code)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
