@@ -203,5 +203,19 @@ class EmotionClassifier(pl.LightningModule):
         if rank > 0:
             torch.manual_seed(torch.initial_seed() + rank)
 
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: Any, map_location: Any = "cpu", **kwargs: Any
+    ) -> EmotionClassifier:
+        """The trained module of an emotion-lab checkpoint, in eval mode.
+
+        The constructor takes built objects (model, loss), not hyperparameters, so Lightning's
+        loader cannot call it; the run config saved in the checkpoint rebuilds them instead
+        (``emotion_lab.load_checkpoint`` also returns the classes and the preprocessing).
+        """
+        from emotion_lab.inference import load_checkpoint
+
+        return load_checkpoint(checkpoint_path, map_location=map_location or "cpu").model
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["emotion_lab"] = {"config": self.run_config, "classes": list(self.classes)}

@@ -1,0 +1,197 @@
+"""A trained checkpoint as a ready model: ``emotion_lab.load_checkpoint(path)``.
+
+The checkpoint holds the run's resolved config and its classes, so the network is rebuilt from
+``model`` and the images are prepared the way the training batches were: decoded like the data
+set's source decoded them (grey for FER2013-style sources; PIL's Lanczos resize for sources that
+decode at the stored size), resized and converted like the datamodule's variants, scaled to
+[0, 1], centre-cropped from ``data.decode_size`` and normalised with ``data.mean``/``data.std``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from emotion_lab.data.errors import DataError
+from emotion_lab.data.formats.folders import decode_image
+from emotion_lab.data.transforms import convert_channels, resize_uint8
+from emotion_lab.errors import CheckpointError
+from emotion_lab.models.checkpoint import load_strict, read_checkpoint
+from emotion_lab.module import EmotionClassifier
+
+# Sources that read FER2013's CSV: 48×48 grey at any model size; the datamodule converts them.
+_GREY_SOURCES = (
+    "emotion_lab.data.formats.fer2013_csv.Fer2013Csv",
+    "emotion_lab.data.synthetic_faces.SyntheticFer2013",
+)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Image files → the float batch the model was trained on (N×C×S×S, normalised).
+
+    ``decode_mode`` is the PIL mode images are decoded in; ``decode_at_size`` says whether the
+    training source resized while decoding (Lanczos) or the datamodule resized the decoded
+    array (antialiased bilinear, ``resize_uint8``).
+    """
+
+    image_size: int
+    stored_size: int
+    channels: int
+    decode_mode: str
+    decode_at_size: bool
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Preprocess:
+        data = cfg.data
+        image_size, channels = int(data.image_size), int(data.channels)
+        grey = _source_is_grey(data.get("source"))
+        return cls(
+            image_size=image_size,
+            stored_size=int(data.get("decode_size") or image_size),
+            channels=channels,
+            decode_mode="L" if grey or channels == 1 else "RGB",
+            decode_at_size=not grey,
+            mean=_stat(data.get("mean"), channels),
+            std=_stat(data.get("std"), channels),
+        )
+
+    def load(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Decode image files into a uint8 N×C×S×S batch at the stored size and model channels;
+        an unreadable file is a one-line :class:`DataError` naming it."""
+        size = self.stored_size if self.decode_at_size else None
+        images = []
+        for path in paths:
+            try:
+                array = decode_image(Path(path), self.decode_mode, size)
+            except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
+                raise DataError(f"{path}: cannot decode image ({type(err).__name__})") from err
+            chw = torch.from_numpy(np.array(array)).permute(2, 0, 1)[None]
+            images.append(resize_uint8(convert_channels(chw, self.channels), self.stored_size))
+        if not images:
+            return torch.empty(
+                (0, self.channels, self.stored_size, self.stored_size), dtype=torch.uint8
+            )
+        return torch.cat(images)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 N×C×S×S (from :meth:`load`) → float, centre crop, normalisation."""
+        x = images.float().div(255)
+        side = self.image_size
+        h, w = x.shape[-2:]
+        top, left = (h - side) // 2, (w - side) // 2
+        x = x[..., top : top + side, left : left + side]
+        if self.mean is not None:
+            x = x - torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        if self.std is not None:
+            x = x / torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return x
+
+
+@dataclass
+class TrainedModel:
+    """What a notebook needs from a checkpoint: the module in eval mode, its classes, the
+    preprocessing of its training batches and the run config it was trained with."""
+
+    model: EmotionClassifier
+    classes: tuple[str, ...]
+    preprocess: Preprocess
+    config: DictConfig
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of a preprocessed float batch."""
+        device = next(self.model.parameters()).device
+        return self.model(images.to(device)).float().cpu()
+
+    def predict(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Class probabilities (N×classes) of image files."""
+        return self.logits(self.preprocess(self.preprocess.load(paths))).softmax(dim=1)
+
+
+def saved_config(checkpoint: dict[str, Any], path: str | Path, key: str) -> DictConfig:
+    """The run config stored in an emotion-lab checkpoint; a foreign checkpoint is one line."""
+    saved = (checkpoint.get("emotion_lab") or {}).get("config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(
+            f"{key}={str(path)!r}: not an emotion-lab checkpoint (no saved run config)"
+        )
+    return OmegaConf.create(saved)
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", key: str = "ckpt_path"
+) -> TrainedModel:
+    """Rebuild the trained module of an emotion-lab checkpoint, in eval mode.
+
+    No data set is read: the loss is rebuilt with uniform class counts (its weights are not
+    stored and inference does not use them), and pretrained-weight sources in ``model`` are
+    switched off, since the checkpoint's weights replace them anyway.
+    """
+    checkpoint = read_checkpoint(path, key)
+    cfg = saved_config(checkpoint, path, key)
+    classes = tuple(str(c) for c in checkpoint["emotion_lab"].get("classes") or ())
+    if not classes:
+        raise CheckpointError(f"{key}={str(path)!r}: the checkpoint names no classes")
+    module = build_inference_module(cfg, classes)
+    load_strict(module, checkpoint["state_dict"], f"{key}={str(path)!r}")
+    module.eval().to(map_location)
+    return TrainedModel(module, classes, Preprocess.from_config(cfg), cfg)
+
+
+def build_inference_module(cfg: DictConfig, classes: tuple[str, ...]) -> EmotionClassifier:
+    """An untrained :class:`EmotionClassifier` of ``cfg``'s architecture, ready for its weights."""
+    model_cfg = cfg.model.copy()
+    with open_dict(model_cfg):
+        for source in ("pretrained", "checkpoint_path"):
+            if model_cfg.get(source):
+                model_cfg[source] = None if source == "checkpoint_path" else False
+    model = instantiate(model_cfg, num_classes=len(classes))
+    loss = instantiate(
+        cfg.loss,
+        num_classes=len(classes),
+        feat_dim=model.embedding_dim,
+        class_counts=[1] * len(classes),
+    )
+    performance = cfg.get("performance") or {}
+    return EmotionClassifier(
+        model=model,
+        loss=loss,
+        optimizer=instantiate(cfg.optimizer),
+        classes=classes,
+        run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+        channels_last=bool(performance.get("channels_last", True)),
+    )
+
+
+def _source_is_grey(source: Any) -> bool:
+    """Whether the training source decoded FER2013's CSV (grey, fixed size) rather than files."""
+    target = str((source or {}).get("_target_", ""))
+    if target in _GREY_SOURCES:
+        return True
+    if target == "emotion_lab.data.catalog.dataset_source":
+        from emotion_lab.data.catalog import dataset_info
+
+        return dataset_info(str(source.get("name"))).format == "fer2013_csv"
+    try:
+        params = inspect.signature(get_object(target)).parameters
+    except Exception:  # noqa: BLE001 - an unimportable target: assume it decodes files
+        return False
+    return "image_size" not in params
+
+
+def _stat(values: Any, channels: int) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    out = tuple(float(v) for v in (values if isinstance(values, Sequence) else [values]))
+    return out * channels if len(out) == 1 else out
