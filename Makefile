@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: venv train test test-fast lint format bench sweep gpu-check
+.PHONY: help venv train test test-fast lint format bench sweep gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## build .venv (python -m venv, torch, this package with its dev extra); then: source .venv/bin/activate
 venv: $(STAMP)
 
 ## train the default experiment on the built-in data set (extra Hydra overrides: make train ARGS="...")
@@ -26,12 +27,15 @@ test: venv
 	$(BIN)/ruff check emotion_lab tests
 	$(BIN)/python -m pytest -q
 
+## the tests not marked slow (seconds to a few minutes)
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"
 
+## ruff check of the package and the tests
 lint: venv
 	$(BIN)/ruff check emotion_lab tests
 
+## ruff format and the fixable lint rules, applied in place
 format: venv
 	$(BIN)/ruff format emotion_lab tests
 	$(BIN)/ruff check --fix emotion_lab tests
@@ -56,3 +60,9 @@ sweep: venv
 	$(BIN)/python -m emotion_lab.sweep.workers $(WORKERS) -- \
 	  $(BIN)/python -m emotion_lab.train -m --config-dir sweeps --config-name $(SWEEP) \
 	  $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) $(ARGS)
+
+## this list: every target with the ## comment above it
+help:
+	@awk '/^## /{doc = doc (doc == "" ? "" : "\n                ") substr($$0, 4); next} \
+	  /^[a-z][a-z-]*:/{if (doc != "") printf "  %-14s%s\n", substr($$1, 1, length($$1) - 1), doc} \
+	  {doc = ""}' $(firstword $(MAKEFILE_LIST))
