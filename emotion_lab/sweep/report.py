@@ -78,7 +78,9 @@ def pruning_savings(records: Sequence[TrialRecord]) -> PruningSavings:
 
 
 def baseline_record(records: Sequence[TrialRecord]) -> TrialRecord | None:
-    return next((r for r in sorted(records, key=lambda r: r.number) if r.baseline), None)
+    """The baseline trial; an interrupted one only until its re-run exists."""
+    marked = sorted((r for r in records if r.baseline), key=lambda r: r.number)
+    return next((r for r in marked if r.state != INTERRUPTED), marked[0] if marked else None)
 
 
 def best_against_baseline(records: Sequence[TrialRecord], direction: str) -> str | None:

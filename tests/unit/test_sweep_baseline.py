@@ -96,3 +96,13 @@ def test_summary_puts_the_best_trial_against_the_baseline() -> None:
     assert "0*" in text  # the baseline is listed although it is not in the top 2
     assert "pruning saved 5 of 20 epochs" in text
     assert best_against_baseline(RECORDS[1:], "maximize") is None
+
+
+def test_an_interrupted_baseline_gives_way_to_its_rerun() -> None:
+    records = [
+        _rec(0, "INTERRUPTED", None, 2, baseline=True),
+        _rec(1, COMPLETE, 0.5, 5),
+        _rec(2, COMPLETE, 0.45, 5, baseline=True),
+    ]
+    line = best_against_baseline(records, "maximize")
+    assert line is not None and "against the baseline's 0.45 (trial 2" in line
