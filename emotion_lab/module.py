@@ -212,6 +212,7 @@ class EmotionClassifier(pl.LightningModule):
         The constructor takes built objects (model, loss), not hyperparameters, so Lightning's
         loader cannot call it; the run config saved in the checkpoint rebuilds them instead
         (``emotion_lab.load_checkpoint`` also returns the classes and the preprocessing).
+        Lightning's other arguments (``hparams_file``, ``strict``) do not apply and are ignored.
         """
         from emotion_lab.inference import load_checkpoint
 
