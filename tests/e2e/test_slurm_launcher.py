@@ -184,7 +184,9 @@ def test_cancelled_job_fails_its_trial_and_the_study_resumes(
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     error = trials[1].user_attrs["error"]
     assert error.startswith(f"RuntimeError: SLURM job {job} ended without a result")
-    assert "CANCELLED" in error  # squeue's state, or slurmstepd's line in the job log
+    # why it ended: squeue's state, or the last line the job's log holds (slurmstepd writes
+    # CANCELLED there, unless srun reports the killed task first)
+    assert "CANCELLED" in error or "Killed" in error, error
 
     resumed = run_sweep(sweep_dir, *args, "hydra.sweeper.n_trials=5", timeout=300)
     assert resumed.returncode == 0, explain(resumed)
