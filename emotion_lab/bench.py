@@ -121,20 +121,13 @@ def plain_pytorch(
     return meter.result()
 
 
-def lightning_pipeline(
-    cfg: DictConfig,
-    module: EmotionClassifier,
-    datamodule: EmotionDataModule,
-    steps: int,
-    warmup: int,
-    seed: int,
-) -> Throughput:
-    """Our LightningModule and DataModule under the configured Trainer, logging as in a run."""
-    timer = ThroughputCallback(warmup)
-    trainer: pl.Trainer = instantiate(
+def timed_trainer(
+    cfg: DictConfig, steps: int, timer: ThroughputCallback, **settings: object
+) -> pl.Trainer:
+    """The configured Trainer for ``steps`` timed training steps: no validation, checkpoints,
+    logs or progress bar, so that only training is measured."""
+    return instantiate(
         cfg.trainer,
-        devices=1,
-        strategy="auto",
         max_epochs=-1,
         max_steps=steps,
         logger=False,
@@ -145,7 +138,21 @@ def lightning_pipeline(
         limit_train_batches=None,
         limit_val_batches=0,
         num_sanity_val_steps=0,
+        **settings,
     )
+
+
+def lightning_pipeline(
+    cfg: DictConfig,
+    module: EmotionClassifier,
+    datamodule: EmotionDataModule,
+    steps: int,
+    warmup: int,
+    seed: int,
+) -> Throughput:
+    """Our LightningModule and DataModule under the configured Trainer, logging as in a run."""
+    timer = ThroughputCallback(warmup)
+    trainer = timed_trainer(cfg, steps, timer, devices=1, strategy="auto")
     torch.manual_seed(seed)
     trainer.fit(module, datamodule=datamodule)
     return timer.meter.result()

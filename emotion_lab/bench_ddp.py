@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import lightning.pytorch as pl
 import torch
-from hydra.utils import instantiate
 
+from emotion_lab.bench import timed_trainer
 from emotion_lab.builders import build_datamodule, build_module
 from emotion_lab.callbacks.throughput import ThroughputCallback
 from emotion_lab.config import compose_config
@@ -40,20 +40,7 @@ def run_worker(ranks: int, batch: int, steps: int, warmup: int, overrides: Seque
     module = build_module(cfg, datamodule)
     module.scheduler_factory = None
     timer = ThroughputCallback(warmup)
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer,
-        devices=ranks,
-        max_epochs=-1,
-        max_steps=steps,
-        logger=False,
-        callbacks=[timer],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_train_batches=None,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = timed_trainer(cfg, steps, timer, devices=ranks)
     trainer.fit(module, datamodule=datamodule)
     got = timer.meter.result()
     samples = trainer.strategy.reduce(torch.tensor(float(got.samples)), reduce_op="sum")
