@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from emotion_lab.stats import Interval
-from emotion_lab.viz.plots import _class_colors, _new_figure, umap_2d
+from emotion_lab.viz.plots import _class_colors, _new_figure, scatter_by_class, umap_2d
 
 
 def plot_forest(
@@ -82,18 +82,8 @@ def plot_umaps_side_by_side(
         labels = np.asarray(panel.labels)[indices]
         if labels.size and labels.max() >= len(names):
             raise ValueError(f"{panel.title}: label {labels.max()} but {len(names)} classes")
-        order = np.random.default_rng(0).permutation(len(labels))
-        ax.scatter(
-            coords[order, 0],
-            coords[order, 1],
-            c=labels[order],
-            cmap=colors,
-            vmin=-0.5,
-            vmax=len(names) - 0.5,
-            s=float(np.clip(4000.0 / max(len(labels), 1), 2.0, 16.0)),
-            alpha=0.7,
-            linewidths=0,
-        )
+        size = float(np.clip(4000.0 / max(len(labels), 1), 2.0, 16.0))
+        scatter_by_class(ax, coords, labels, colors, len(names), size)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(panel.title, fontsize=9)

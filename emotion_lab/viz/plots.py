@@ -198,6 +198,25 @@ def _class_colors(count: int) -> ListedColormap:
     return ListedColormap([base(i % base.N) for i in range(count)])
 
 
+def scatter_by_class(
+    ax: Any, xy: np.ndarray, labels: np.ndarray, colors: Any, n_classes: int, size: float
+) -> None:
+    """2-D points coloured by class, drawn in a fixed random order so that no class is painted
+    over all the others."""
+    order = np.random.default_rng(0).permutation(len(labels))
+    ax.scatter(
+        xy[order, 0],
+        xy[order, 1],
+        c=labels[order],
+        cmap=colors,
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        s=size,
+        alpha=0.7,
+        linewidths=0,
+    )
+
+
 def plot_embedding_2d(
     coords: Any,
     labels: Any,
@@ -217,19 +236,7 @@ def plot_embedding_2d(
     colors = _class_colors(len(names))
     fig = _new_figure(8.0, 6.5)
     ax = fig.add_subplot()
-    size = float(np.clip(3000.0 / max(len(y), 1), 1.0, 25.0))
-    order = np.random.default_rng(0).permutation(len(y))  # no class is painted over all others
-    ax.scatter(
-        xy[order, 0],
-        xy[order, 1],
-        c=y[order],
-        cmap=colors,
-        vmin=-0.5,
-        vmax=len(names) - 0.5,
-        s=size,
-        alpha=0.7,
-        linewidths=0,
-    )
+    scatter_by_class(ax, xy, y, colors, len(names), float(np.clip(3000.0 / max(len(y), 1), 1, 25)))
     present = set(np.unique(y).tolist())
     for index, name in enumerate(names):
         if index in present:
