@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from emotion_lab.builders import build_datamodule, build_module
 from emotion_lab.callbacks.throughput import Throughput, ThroughputCallback, ThroughputMeter
-from emotion_lab.config import compose_config
+from emotion_lab.config import compose_config, gpu_else
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.module import EmotionClassifier
 
@@ -43,9 +43,7 @@ class LoopSettings:
     @classmethod
     def from_trainer(cls, trainer_cfg: DictConfig) -> LoopSettings:
         accelerator = str(trainer_cfg.accelerator)
-        on_gpu = accelerator in ("gpu", "cuda") or (
-            accelerator == "auto" and torch.cuda.is_available()
-        )
+        on_gpu = gpu_else(accelerator, True, False)  # the rule trainer=ddp's precision follows
         if on_gpu and not torch.cuda.is_available():
             raise ValueError(f"trainer.accelerator={accelerator}: no CUDA device is visible")
         precision = str(trainer_cfg.precision)
