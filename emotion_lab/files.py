@@ -1,0 +1,142 @@
+"""Writing files that other processes read: whole or not at all, readable by others, stable names.
+
+Every file this project writes for someone else (a cache, a figure, a leaderboard, a sweep's
+trial record) goes through :func:`atomic_path`, so a killed writer or two writers racing leave
+either the old file or the new one, never half of one. It depends only on the standard library,
+so the sweeper plugin can use it without importing the training code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SHARED_MODE = 0o644
+"""Files are written for others (figures, reports, caches): ``mkstemp``'s 0600 would hide them."""
+
+STALE_TEMP_SECONDS = 600
+"""A temp file untouched this long is an orphan even when its writer cannot be checked."""
+
+HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def temp_sibling(path: Path) -> Path:
+    """A new empty temp file beside ``path`` whose name says which host and pid made it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        os.fchmod(fd, SHARED_MODE & ~_UMASK)
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Iterator[Path]:
+    """Yield a temp sibling of ``path`` to write; it replaces ``path`` only if the block ends
+    normally. ``durable`` also flushes the data to disk before the rename (records that must
+    survive a power cut, such as a sweep's trial history)."""
+    target = Path(path)
+    tmp = temp_sibling(target)
+    try:
+        yield tmp
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = False) -> Path:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> Path:
+    """Atomically write ``data`` to ``path``."""
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json(
+    path: str | os.PathLike[str], data: Any, *, indent: int | None = 2, durable: bool = False
+) -> Path:
+    """Atomically write ``data`` as JSON (NaN allowed: metrics can be undefined)."""
+    text = json.dumps(data, indent=indent, allow_nan=True, default=str)
+    return write_text(path, text + "\n", durable=durable)
+
+
+def json_digest(data: Any, length: int = 16) -> str:
+    """A short, stable hash of JSON-able data (settings, listings): keys sorted, others via str."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temp files of writers that are gone: this host's dead pids, or any temp file
+    untouched for :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder)."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        match = _TEMP_NAME.match(entry.name)
+        try:
+            idle = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        dead = match is not None and match["host"] == HOST and not _alive(int(match["pid"]))
+        if dead or idle > STALE_TEMP_SECONDS:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    if removed:
+        log.info("removed %d orphaned temp file(s) in %s", len(removed), folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def _read_umask() -> int:
+    """The process umask, read once at import (POSIX offers no getter, and setting it to read it
+    is not thread-safe)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
