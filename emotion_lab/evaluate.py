@@ -13,7 +13,6 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab.builders import (
@@ -23,12 +22,13 @@ from emotion_lab.builders import (
     build_module,
     build_trainer,
 )
-from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import one_line_errors, print_summary, run_app
 from emotion_lab.config import register_resolvers
 from emotion_lab.data_paths import data_dir_given, rebase_data_paths
 from emotion_lab.errors import CheckpointError, ConfigError
 from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.run_end import collect_test_metrics, finishing_wandb
+from emotion_lab.run_records import headline_metrics
 from emotion_lab.validation import check_config
 
 log = logging.getLogger(__name__)
@@ -79,30 +79,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     callbacks = build_callbacks(run_cfg)
     loggers = build_loggers(run_cfg)
     trainer = build_trainer(run_cfg, loggers, callbacks)
-    try:
+    with finishing_wandb(loggers, trainer):
         trainer.test(module, datamodule=datamodule)
-    finally:
-        for logger in loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.finish()
-    analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
-    metrics = (
-        analysis.metrics
-        if analysis
-        else {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-    )
+    metrics = collect_test_metrics(trainer, callbacks)
     rows: dict[str, object] = {
         "checkpoint": cfg.ckpt_path,
         "data set": datamodule.name,
         "model": run_cfg.model.name,
     }
-    rows.update(
-        {
-            k: v
-            for k, v in metrics.items()
-            if k.split("/")[-1] in ("acc", "f1", "ari", "nmi", "asr_kmeans")
-        }
-    )
+    rows |= headline_metrics(metrics)
     rows["run folder"] = cfg.paths.output_dir
     print_summary(rows, title="emotion-lab evaluation")
     return metrics

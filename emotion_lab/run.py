@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
 from emotion_lab.builders import (
@@ -18,10 +16,11 @@ from emotion_lab.builders import (
     build_module,
     build_trainer,
 )
-from emotion_lab.callbacks import TestAnalysis
 from emotion_lab.cli import print_summary
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.module import EmotionClassifier
+from emotion_lab.run_end import collect_test_metrics, finishing_wandb, wandb_run_dir
+from emotion_lab.run_records import headline_metrics
 
 
 @dataclass
@@ -40,13 +39,6 @@ def _objective(trainer: pl.Trainer, metric: str) -> float:
     return float(value) if value is not None else math.nan
 
 
-def _test_metrics(trainer: pl.Trainer, callbacks: list[pl.Callback]) -> dict[str, float]:
-    analysis = next((c for c in callbacks if isinstance(c, TestAnalysis)), None)
-    if analysis is not None:
-        return dict(analysis.metrics)
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-
-
 def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     """Seed, build, fit, test the best checkpoint; the objective is the best ``objective.metric``."""
     pl.seed_everything(cfg.seed, workers=True)
@@ -55,23 +47,18 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers, callbacks)
-    wandb = next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
     skipped = {f"data/skipped/{split}": n for split, n in datamodule.skipped.items()}
     for logger in loggers if skipped else ():  # bad samples dropped on load, per split
         logger.log_metrics(skipped, step=0)
-    try:
+    with finishing_wandb(loggers, trainer):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
         if cfg.get("test") and not trainer.interrupted:
             best = trainer.checkpoint_callback
             use_best = isinstance(best, ModelCheckpoint) and bool(best.best_model_path)
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
-            result.test_metrics = _test_metrics(trainer, callbacks)
-        if wandb is not None and trainer.is_global_zero:  # other ranks hold a dummy experiment
-            result.wandb_dir = str(Path(wandb.experiment.dir).parent)
-    finally:
-        if wandb is not None and trainer.is_global_zero:
-            wandb.experiment.finish()
+            result.test_metrics = collect_test_metrics(trainer, callbacks)
+        result.wandb_dir = wandb_run_dir(loggers, trainer)
     # after W&B's own closing lines, so the summary is the last thing printed; rank 0's alone
     if summary and trainer.is_global_zero:
         print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
@@ -96,9 +83,7 @@ def summary_rows(
         "epochs": result.epochs,
         f"best {cfg.objective.metric}": result.objective,
     }
-    for key in ("test/acc", "test/f1", "test/auroc", "test/ari", "test/nmi", "test/asr_kmeans"):
-        if key in result.test_metrics:
-            rows[key] = result.test_metrics[key]
+    rows |= headline_metrics(result.test_metrics)
     rows["run folder"] = cfg.paths.output_dir
     rows["W&B run"] = result.wandb_dir or "off"
     return rows

@@ -27,10 +27,16 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 EMBEDDINGS_FILE = "test_embeddings.npz"
 REPORT_FILE = "report.md"
-# The metrics a run summary, a repeat and a comparison report by default.
+# The headline metrics: what a run summary, an evaluation, a repeat and a comparison report by
+# default, in this order.
 STANDARD_METRICS = ("test/acc", "test/f1", "test/auroc", "test/ari", "test/nmi", "test/asr_kmeans")
 # Folders inside a run that never hold another run; skipping them keeps the search fast.
 _NOT_RUNS = {"checkpoints", "csv", "figures", "wandb", ".hydra", "compare"}
+
+
+def headline_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The standard metrics that ``metrics`` holds, in the standard order (for a summary)."""
+    return {key: metrics[key] for key in STANDARD_METRICS if key in metrics}
 
 
 class RunFolderError(UserError, ValueError):
