@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from emotion_lab.data.synthetic_faces import (
     save_sample_grid,
     split_assignment,
     write_fer2013_csv,
+    writers,
 )
 
 N = 700
@@ -189,7 +192,7 @@ def test_interrupted_csv_write_leaves_the_old_file(
         written.append(label)
         return f"{label},{' '.join(map(str, pixels.tolist()))},{usage}\n"
 
-    monkeypatch.setattr(sf, "_csv_row", failing_row)
+    monkeypatch.setattr(writers, "_csv_row", failing_row)
     with pytest.raises(KeyboardInterrupt):
         write_fer2013_csv(target, 200, seed=0, progress=False)
     assert target.read_text() == "previous complete file\n"
@@ -229,6 +232,17 @@ def test_sample_grid_and_cli(tmp_path: Path) -> None:
     assert len(list((tmp_path / "folders").glob("*/*/*.png"))) == 300
     with pytest.raises(SystemExit):
         sf.main(["--out", str(tmp_path / "bad"), "--n", "0"])
+
+
+def test_package_runs_as_a_module(tmp_path: Path) -> None:
+    """``python -m emotion_lab.data.synthetic_faces``, the command the README gives."""
+    done = subprocess.run(
+        [sys.executable, "-m", "emotion_lab.data.synthetic_faces", "--out", str(tmp_path),
+         "--n", "20"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / sf.csv_filename(20, 0, 0.05)).is_file()
 
 
 def test_synthetic_source_generates_once_and_reads_back_through_fer2013_loader(

@@ -46,14 +46,13 @@ FER2013_CLASSES: tuple[str, ...] = (
 SIDE = 48
 N_PIXELS = SIDE * SIDE
 
+USAGE_BY_SPLIT: dict[Split, str] = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+"""The ``Usage`` value Kaggle's file gives each split (what a writer of the format puts there)."""
+
 USAGE_TO_SPLIT: dict[str, Split] = {
-    "training": "train",
-    "publictest": "val",
-    "privatetest": "test",
+    **{usage.lower(): split for split, usage in USAGE_BY_SPLIT.items()},
     # already-converted files sometimes use the split names themselves
-    "train": "train",
-    "val": "val",
-    "test": "test",
+    **{split: split for split in USAGE_BY_SPLIT},
 }
 """Lower-cased ``Usage`` values and the split each one means."""
 
@@ -217,7 +216,7 @@ def parse_fer2013_csv(
                 if usage.lower() not in USAGE_TO_SPLIT:
                     nowhere.report(
                         f"{name}:{line}: unknown Usage {usage!r} "
-                        "(expected Training, PublicTest or PrivateTest)"
+                        f"(expected one of {', '.join(USAGE_BY_SPLIT.values())})"
                     )
                     continue
                 split = USAGE_TO_SPLIT[usage.lower()]
