@@ -10,7 +10,6 @@ import csv
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+
+from emotion_lab import files
 
 __all__ = [
     "normalize_confusion",
@@ -53,20 +54,14 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as PNG via a temporary file and rename, then release the figure.
+    """Write ``fig`` as PNG (0644, atomically) and release the figure.
 
-    The rename means a reader (a report, W&B upload) never sees a half-written image.
+    The atomic rename means a reader (a report, W&B upload) never sees a half-written image.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".png", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=_DPI, bbox_inches="tight")
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        with files.atomic_path(target) as tmp:
+            fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
     finally:
         _close(fig)
     return target

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from emotion_lab import files
 
 __all__ = ["format_value", "markdown_table", "write_report"]
 
@@ -93,13 +94,4 @@ def write_report(
         parts += [f"## {heading}", "", body.rstrip(), ""]
     text = "\n".join(parts).rstrip() + "\n"
 
-    target = root / REPORT_NAME
-    fd, tmp_name = tempfile.mkstemp(prefix=".report-", suffix=".md", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return files.write_text(root / REPORT_NAME, text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +237,16 @@ def test_save_figure_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -
     save_figure(fig, target)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+def test_figures_and_reports_are_readable_by_others(tmp_path: Path) -> None:
+    """0644 (less what the user's umask forbids), not mkstemp's private 0600."""
+    figure = save_figure(plot_center_distances(np.eye(2), ["a", "b"]), tmp_path / "f.png")
+    report = write_report(tmp_path, {}, {"f": figure}, title="t")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for path in (figure, report):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644 & ~mask
 
 
 # --- report --------------------------------------------------------------------------------------
