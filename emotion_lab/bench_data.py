@@ -58,7 +58,7 @@ def generate(root: Path, n: int, seed: int = 0) -> list[Path]:
 def decode_speed(paths: Sequence[Path], workers: int) -> float:
     """Images/s of a first-time decode (no cache) with ``workers`` processes."""
     from emotion_lab.data.formats.cache import BadSamples
-    from emotion_lab.data.formats.folders import decode_images
+    from emotion_lab.data.formats.decode import decode_images
 
     start = time.perf_counter()
     decode_images(
@@ -184,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child is not None:
         child(args.child)
         return
-    from emotion_lab.data.formats.folders import ImageFolders, default_workers
+    from emotion_lab.data.formats.decode import default_workers
+    from emotion_lab.data.formats.folders import ImageFolders
 
     n = math.ceil(args.gb * 1e9 / (SIDE * SIDE * 3))
     decoded = n * SIDE * SIDE * 3

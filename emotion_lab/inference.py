@@ -21,7 +21,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotion_lab.data.errors import DataError
-from emotion_lab.data.formats.folders import decode_image
+from emotion_lab.data.formats.decode import decode_image
 from emotion_lab.data.transforms import convert_channels, resize_uint8
 from emotion_lab.errors import CheckpointError
 from emotion_lab.models.checkpoint import load_strict, read_checkpoint

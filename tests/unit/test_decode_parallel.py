@@ -13,7 +13,7 @@ from PIL import Image
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats import AnnotationFile, ImageFolders
-from emotion_lab.data.formats import folders as folders_mod
+from emotion_lab.data.formats import decode as decode_mod
 from emotion_lab.data.formats.cache import CACHE_DIRNAME, BadSamples
 
 RNG = np.random.default_rng(3)
@@ -36,13 +36,13 @@ def tree(root: Path) -> list[Path]:
 def pools(monkeypatch) -> list[int]:
     """Worker counts of the process pools started (proof that work left this process)."""
     started: list[int] = []
-    real = folders_mod.ProcessPoolExecutor
+    real = decode_mod.ProcessPoolExecutor
 
     def counting(workers, **kwargs):
         started.append(workers)
         return real(workers, **kwargs)
 
-    monkeypatch.setattr(folders_mod, "ProcessPoolExecutor", counting)
+    monkeypatch.setattr(decode_mod, "ProcessPoolExecutor", counting)
     return started
 
 
@@ -106,7 +106,7 @@ def test_the_datamodule_hands_decode_workers_to_the_source(tmp_path: Path) -> No
     every_core = EmotionDataModule(
         source=partial(ImageFolders, tmp_path), image_size=20, channels=3, decode_workers=0
     )
-    assert every_core.source.decode_workers == folders_mod.default_workers()
+    assert every_core.source.decode_workers == decode_mod.default_workers()
 
 
 def test_decoding_goes_through_a_file_and_squeezes_out_bad_images(tmp_path: Path, pools) -> None:
@@ -116,7 +116,7 @@ def test_decoding_goes_through_a_file_and_squeezes_out_bad_images(tmp_path: Path
     for broken in (paths[5], paths[70], paths[150]):
         broken.write_bytes(b"broken")
     allocated: list[np.ndarray] = []
-    real = folders_mod.scratch_arrays
+    real = decode_mod.scratch_arrays
 
     @contextmanager
     def spying(folder, name):
@@ -124,11 +124,11 @@ def test_decoding_goes_through_a_file_and_squeezes_out_bad_images(tmp_path: Path
             yield lambda shape: allocated.append(allocate(shape)) or allocated[-1]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(folders_mod, "scratch_arrays", spying)
+        mp.setattr(decode_mod, "scratch_arrays", spying)
         data = ImageFolders(tmp_path, 20, on_bad_sample="skip", decode_workers=2).load("train")
     assert len(allocated) == 1 and isinstance(allocated[0], np.memmap)
     labels = [0] * N_PER_CLASS + [1] * N_PER_CLASS
-    in_memory = folders_mod.decode_images(
+    in_memory = decode_mod.decode_images(
         paths, labels, image_size=20, channels=3, bad=BadSamples("skip"), source="t"
     )
     assert data.skipped == in_memory.skipped == 3

@@ -17,8 +17,8 @@ from emotion_lab.data.formats import (
     Fer2013Csv,
     ImageFolders,
 )
+from emotion_lab.data.formats import decode as decode_mod
 from emotion_lab.data.formats import fer2013_csv as fer_mod
-from emotion_lab.data.formats import folders as folders_mod
 from emotion_lab.data.formats.cache import CACHE_DIRNAME
 
 RNG = np.random.default_rng(1234)
@@ -361,14 +361,14 @@ def test_folders_ignore_hidden_files_non_images_and_the_cache(tmp_path: Path) ->
 def test_folders_cache_hit_and_invalidation(tmp_path: Path, monkeypatch) -> None:
     save(tmp_path / "train/a/x.png", gray(8, 8))
     first = ImageFolders(tmp_path, image_size=8).load("train")
-    real_decode = folders_mod.decode_images
+    real_decode = decode_mod.decode_images
     calls: list[int] = []
 
     def counting_decode(paths, *args, **kwargs):
         calls.append(len(paths))
         return real_decode(paths, *args, **kwargs)
 
-    monkeypatch.setattr(folders_mod, "decode_images", counting_decode)
+    monkeypatch.setattr(decode_mod, "decode_images", counting_decode)
     hit = ImageFolders(tmp_path, image_size=8).load("train")
     assert calls == [] and np.array_equal(hit.images, first.images)
 
@@ -488,5 +488,5 @@ def test_annotation_decode_error_names_row_and_path(tmp_path: Path, monkeypatch)
     ann.write_text("path,label,split\nimg/a.png,awe,train\n")
     bump_mtime(ann)
     good = AnnotationFile(ann, classes=CLASSES8).load("train")
-    monkeypatch.setattr(folders_mod, "decode_images", None)  # a hit must not decode
+    monkeypatch.setattr(decode_mod, "decode_images", None)  # a hit must not decode
     assert np.array_equal(AnnotationFile(ann, classes=CLASSES8).load("train").images, good.images)

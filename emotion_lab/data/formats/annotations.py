@@ -27,15 +27,13 @@ from emotion_lab.data.formats.cache import (
     digest,
     file_fingerprint,
 )
-from emotion_lab.data.formats.folders import (
-    DEFAULT_SPLIT_DIRS,
-    ImageFile,
+from emotion_lab.data.formats.decode import (
     check_channels,
     check_image_size,
     check_workers,
     decode_images_cached,
-    listing_digest,
 )
+from emotion_lab.data.formats.folders import DEFAULT_SPLIT_DIRS, ImageFile, listing_digest
 from emotion_lab.data.formats.text import first_line, read_rows
 
 log = logging.getLogger(__name__)
@@ -161,7 +159,7 @@ class AnnotationFile:
         data = decode_images_cached(
             cache_file,
             key,
-            files,
+            [f.path for f in files],
             labels,
             image_size=self.image_size,
             channels=self.channels,
