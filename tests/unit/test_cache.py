@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from emotion_lab import files
 from emotion_lab.data import variants
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.formats import Fer2013Csv, ImageFolders
@@ -211,11 +212,25 @@ def test_a_killed_writer_leaves_no_temp_file_behind_after_the_next_write(tmp_pat
     subprocess.run([sys.executable, "-c", child, str(cache_dir)], check=False)
     orphans = list(cache_dir.glob(".*.tmp"))
     assert len(orphans) == 1
-    live = cache_dir / f".train-y.npy.{cache_mod._HOST}-{os.getpid()}.abc.tmp"
+    live = cache_dir / f".train-y.npy.{files.HOST}-{os.getpid()}.abc.tmp"
     live.write_bytes(b"still being written")
     Fer2013Csv(csv).load("train")
     assert not orphans[0].exists()
     assert live.exists()  # this process is alive: its temp file may be in use
+
+
+def test_settings_digest_is_unchanged_so_existing_caches_stay_valid() -> None:
+    """Cache names and keys hash the settings; a different hash would re-decode every data set."""
+    settings = ("folders", 48, 1, "error", ("a", "b"), [("x", "a")], [])
+    assert cache_mod.digest(*settings) == "e25f5a6b757540cd"
+
+
+def test_cache_files_are_readable_by_others(tmp_path: Path) -> None:
+    csv = tmp_path / "fer.csv"
+    write_fer(csv, 5)
+    Fer2013Csv(csv).load("train")
+    written = [p for p in (tmp_path / "fer.csv.cache").iterdir() if not p.name.endswith(".lock")]
+    assert written and all(p.stat().st_mode & 0o777 == 0o644 & ~files._UMASK for p in written)
 
 
 def test_cache_folder_holds_only_the_current_arrays(tmp_path: Path) -> None:

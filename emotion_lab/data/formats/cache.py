@@ -19,11 +19,7 @@ import hashlib
 import json
 import logging
 import os
-import re
-import socket
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion_lab import files
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import CacheRef, ImageSet, OnBadSample, Split
 
@@ -47,14 +44,8 @@ CACHE_VERSION = 2
 CACHE_DIRNAME = ".emotion_lab_cache"
 """Cache folder placed inside image roots; hidden so that folder listings skip it."""
 
-_FILE_MODE = 0o644
-"""Caches of a shared data folder are readable by everyone who can read the data (mkstemp: 0600)."""
-
 PROGRESS_MIN_ITEMS = 2000
 """Below this many items decoding is quick enough that a progress bar is only noise."""
-
-STALE_TEMP_SECONDS = 600
-"""A temp file not written to for this long is an orphan even when its writer's pid is unknown."""
 
 _CHECKSUM_CHUNK = 1 << 26
 
@@ -96,8 +87,7 @@ class DecodedSplit:
 
 def digest(*parts: Any) -> str:
     """Stable short hash of JSON-able parts (settings, listings) for cache names and keys."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    return files.json_digest(parts)
 
 
 def stat_fingerprint(st: os.stat_result) -> str:
@@ -292,16 +282,12 @@ def scratch_arrays(folder: Path, name: str) -> Iterator[Callable[[tuple[int, ...
     """Yield ``allocate(shape)``: a uint8 array backed by a temp file in ``folder`` (page cache
     the kernel can write back, so decoding a split larger than memory works), in memory when
     the folder is not writable. The files go on exit; a killed process leaves them to
-    :func:`remove_stale_temps`."""
-    made: list[str] = []
+    :func:`emotion_lab.files.remove_stale_temps`."""
+    made: list[Path] = []
 
     def allocate(shape: tuple[int, ...]) -> np.ndarray:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=folder
-            )
-            os.close(fd)
+            tmp = files.temp_sibling(folder / name)
             made.append(tmp)
             return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         except OSError as err:
@@ -341,76 +327,19 @@ def _index_path(stem: Path) -> Path:
     return stem.with_name(stem.name + ".json")
 
 
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
-_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
-
-
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> bool:
-    """Write through a temp file and rename, so no reader ever sees half a file.
-
-    The temp name carries host and pid, so the next write can tell (and remove) the orphans of
-    a writer that was killed from those of one still at work.
-    """
-    tmp: str | None = None
+    """``write`` a temp sibling of ``path`` and rename it over ``path``, so no reader ever sees
+    half a file; the orphans of killed writers in that folder go first. A failure is logged and
+    only costs speed (the data is decoded again next time)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path.parent)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent
-        )
-        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
-            os.fchmod(fd, _FILE_MODE)
-        os.close(fd)
-        write(Path(tmp))
-        os.replace(tmp, path)
-        tmp = None
+        files.remove_stale_temps(path.parent)
+        with files.atomic_path(path) as tmp:
+            write(tmp)
         return True
     except OSError as err:
         log.warning("could not write cache %s (%s); the data will be decoded again", path, err)
         return False
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete temp files of writers that are gone: this host's dead pids, or untouched for
-    :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder, older naming)."""
-    removed: list[Path] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
-            continue
-        match = _TEMP_NAME.match(entry.name)
-        try:
-            idle = now - entry.stat(follow_symlinks=False).st_mtime
-        except OSError:
-            continue
-        mine = match is not None and match["host"] == _HOST
-        if (mine and not _alive(int(match["pid"]))) or idle > STALE_TEMP_SECONDS:  # type: ignore[index]
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-    if removed:
-        log.info("removed %d orphaned cache temp file(s) in %s", len(removed), folder)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    return True
 
 
 @contextlib.contextmanager
