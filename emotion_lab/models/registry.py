@@ -11,6 +11,8 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import ConfigError
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -28,8 +30,17 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3, **kwargs: Any) -> nn.Module:
-    """Build a registered model; it returns logits and exposes ``forward_features``/``embedding_dim``."""
-    if name not in _REGISTRY:
-        raise ValueError(f"model.name={name!r} is not a known model; choose from {list_models()}")
-    return _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, **kwargs)
+def create_model(
+    name: str, num_classes: int, in_chans: int = 3, arch: str | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build a registered model; it returns logits and exposes ``forward_features``/``embedding_dim``.
+
+    ``name`` is what summaries and run names call the model; ``arch`` is the registered
+    constructor when several configs share one (``vit_b16`` and ``resnetv2_50`` are both
+    ``timm``). Without ``arch`` the name is the constructor, as in checkpoints saved before.
+    """
+    arch = arch or name
+    if arch not in _REGISTRY:
+        key = "arch" if arch != name else "name"
+        raise ConfigError(f"{key}={arch!r} is not a known model; choose from {list_models()}")
+    return _REGISTRY[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)
