@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from emotion_lab import wandb_run
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
@@ -71,21 +76,68 @@ def run_group(cfg: DictConfig) -> str | None:
     return None
 
 
-def build_loggers(cfg: DictConfig) -> list[Logger]:
+def build_loggers(
+    cfg: DictConfig, evaluated: tuple[str, Mapping[str, Any]] | None = None
+) -> list[Logger]:
+    """The configured loggers; ``evaluated`` (checkpoint path and contents) links an evaluation
+    run to the training run that wrote the checkpoint."""
     loggers: list[Logger] = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        if name != "wandb":
+        if name == "wandb":
+            loggers.append(build_wandb_logger(cfg, logger_cfg, evaluated))
+        else:
             loggers.append(instantiate(logger_cfg))
-            continue
-        tags = list(logger_cfg.get("tags") or [])
-        if cfg.trial.sweeper:
-            tags += [f"sweeper:{cfg.trial.sweeper}", f"trial:{cfg.trial.number}"]
-        logger = instantiate(logger_cfg, group=run_group(cfg), tags=tags)
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        loggers.append(logger)
     return loggers
+
+
+def build_wandb_logger(
+    cfg: DictConfig, logger_cfg: DictConfig, evaluated: tuple[str, Mapping[str, Any]] | None
+) -> WandbLogger:
+    """W&B logger named after what differs, tagged, resuming the run of ``ckpt_path``, with a
+    summary that keeps the best ``objective.metric`` rather than the last epoch's."""
+    kwargs: dict[str, Any] = {
+        "group": run_group(cfg),
+        "tags": wandb_run.run_tags(cfg, logger_cfg.get("tags") or []),
+        "name": logger_cfg.get("name") or wandb_run.run_name(cfg, _task_overrides()),
+    }
+    notes = [str(cfg.notes)] if cfg.get("notes") else []
+    if logger_cfg.get("log_model") and logger_cfg.get("offline"):
+        # Lightning refuses log_model offline; W&B keeps an offline run's artifacts for `wandb sync`
+        kwargs |= {"offline": False, "mode": "offline"}
+    hyperparams = OmegaConf.to_container(cfg, resolve=True)
+    link: dict[str, Any] = {}
+    if evaluated is not None:
+        trained = wandb_run.stored_run(evaluated[1], evaluated[0])
+        link = wandb_run.evaluation_link(evaluated[0], trained)
+        if not logger_cfg.get("name"):
+            kwargs["name"] = f"eval-{(trained or {}).get('name') or Path(evaluated[0]).stem}"
+        notes.append(
+            f"Evaluates {link['checkpoint']}"
+            + (f" of W&B run {link['wandb_run']}" if trained else "")
+        )
+        hyperparams["evaluated"] = link  # type: ignore[index]
+    elif cfg.get("ckpt_path") and cfg.get("task_name") == "train":
+        resumed = wandb_run.read_stored_run(cfg.ckpt_path)
+        if resumed is not None:  # the same W&B run continues (Lightning passes resume="allow")
+            kwargs["id"] = resumed["id"]
+            kwargs["name"] = logger_cfg.get("name") or resumed.get("name") or kwargs["name"]
+    if notes:
+        kwargs["notes"] = "\n".join(notes)
+    logger: WandbLogger = instantiate(logger_cfg, **kwargs)
+    logger.log_hyperparams(hyperparams)
+    experiment = logger.experiment  # a no-op stand-in on ranks other than 0
+    summary = "max" if cfg.objective.direction == "maximize" else "min"
+    experiment.define_metric(str(cfg.objective.metric), summary=summary)
+    if link:
+        experiment.summary.update({f"evaluated/{k}": v for k, v in link.items()})
+    return logger
+
+
+def _task_overrides() -> list[str]:
+    """This job's command-line overrides, where Hydra ran it (none for configs made in code)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:

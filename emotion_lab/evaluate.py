@@ -77,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module = build_module(run_cfg, datamodule)
     module.load_state_dict(checkpoint["state_dict"])
     callbacks = build_callbacks(run_cfg)
-    loggers = build_loggers(run_cfg)
+    loggers = build_loggers(run_cfg, evaluated=(str(cfg.ckpt_path), checkpoint))
     trainer = build_trainer(run_cfg, loggers, callbacks)
     with finishing_wandb(loggers, trainer):
         trainer.test(module, datamodule=datamodule)

@@ -49,10 +49,12 @@ class TestAnalysis(pl.Callback):
         self.seed = seed
         self.max_umap_points = max_umap_points
         self.metrics: dict[str, float] = {}
+        self.results: dict[str, Any] = {}  # the gathered test outputs, for other callbacks
         self.images: dict[str, Path] = {}
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         results = pl_module.test_results()  # type: ignore[operator]  # a collective: all ranks
+        self.results = results
         if not trainer.is_global_zero:
             return  # files, pictures and W&B are rank 0's
         classes: tuple[str, ...] = pl_module.classes  # type: ignore[assignment]
