@@ -1,8 +1,8 @@
-"""Hyper-parameter sweeps: Optuna and Hyperopt sweepers for Hydra sharing one search-space parser.
+"""The training side of a sweep: what a trial's job does for the sweeper that launched it.
 
-space (sweep syntax) → optuna_sweeper / hyperopt_sweeper (Hydra ``Sweeper``s, registered through
-``hydra_plugins.emotion_lab_sweep``) → jobs (launching, objective) → report (leaderboard, best,
-history). A running job reaches its Optuna trial through trial_link / pruning; process_launcher
-runs trials side by side; ddp makes DDP trials safe; bench measures per-trial overhead.
-See docs/sweeps.md.
+The sweepers and launchers are a Hydra plugin (``hydra_plugins.emotion_lab_sweeper``); this
+package holds the app's half of the contract: trial_link (the job's handle on its Optuna trial),
+pruning (the Lightning callback that reports and stops pruned trials), ddp (DDP ranks that re-run
+only their trial), and bench (per-trial overhead of the app's sweeps). It imports only the
+plugin's ``contract`` module. See docs/sweeps.md.
 """

@@ -33,8 +33,8 @@ from pathlib import Path
 import optuna
 import yaml
 
-from emotion_lab.sweep.storage import DEFAULT_DB_NAME
 from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR, FIT_END_ATTR
+from hydra_plugins.emotion_lab_sweeper.contract import DEFAULT_DB_NAME
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
-from emotion_lab.sweep.entry import ENTRY_ENV, single_run_command
+from hydra_plugins.emotion_lab_sweeper.contract import ENTRY_ENV, single_run_command
 
 
 def rank_command(local_rank: int) -> tuple[list[str], str | None]:

@@ -14,16 +14,18 @@ from typing import Any
 
 import optuna
 
-from emotion_lab.sweep.optuna_algos import build_pruner
-from emotion_lab.sweep.storage import open_storage
+from hydra_plugins.emotion_lab_sweeper.contract import (
+    PLANNED_EPOCHS_ATTR,
+    PRUNED_ATTR,
+    STUDY_META_ATTR,
+    open_storage,
+    pruner_of,
+)
 
 log = logging.getLogger(__name__)
 
-STUDY_META_ATTR = "emotion_lab.sweep"  # study user attr: pruner spec, search space, commands
-PRUNED_ATTR = "pruned_at_step"
 FIRST_STEP_ATTR = "first_step_at"
 FIT_END_ATTR = "fit_end_at"
-PLANNED_EPOCHS_ATTR = "planned_epochs"  # validations a full run would report (epochs saved)
 
 
 class TrialLink:
@@ -49,12 +51,11 @@ class TrialLink:
                 f"trial.number: study '{study_name}' has no trial {self.trial_number}"
             ) from None
         meta: dict[str, Any] = self._storage.get_study_user_attrs(study_id).get(STUDY_META_ATTR, {})
-        spec = meta.get("pruner") or {"name": "none", "kwargs": {}}
         self._study = optuna.load_study(
             study_name=study_name,
             storage=self._storage,
             sampler=optuna.samplers.RandomSampler(),  # never samples here; avoids TPE set-up
-            pruner=build_pruner(spec["name"], spec.get("kwargs")),
+            pruner=pruner_of(meta),
         )
 
     def report(self, value: float, step: int) -> bool:

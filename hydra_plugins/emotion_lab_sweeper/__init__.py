@@ -1,8 +1,9 @@
-"""Registers emotion-lab's sweepers and launcher with Hydra.
+"""emotion-lab's Optuna and Hyperopt sweepers and its process and SLURM launchers for Hydra.
 
-Hydra only instantiates plugin classes defined under the ``hydra_plugins`` namespace, and it
-imports every module here at start-up, for every run. So these classes only forward to the real
-implementations in ``emotion_lab.sweep``, importing them (and Optuna/Hyperopt) on first use.
+Hydra only instantiates plugin classes defined in modules it scans under ``hydra_plugins``, and
+it imports every such module at start-up, for every run, except those whose name starts with a
+single ``_``. So the classes here only forward to the implementations in this package's
+``_``-prefixed modules, importing them (and Optuna/Hyperopt) on first use.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from emotion_lab.sweep import slurm_config
-from emotion_lab.sweep.naming import register_resolvers
+from hydra_plugins.emotion_lab_sweeper import _slurm_config
+from hydra_plugins.emotion_lab_sweeper._naming import register_resolvers
 
 register_resolvers()
-slurm_config.register()
+_slurm_config.register()
 
 
 def _implementation(module: str, name: str, kwargs: dict[str, Any]) -> Any:
-    """Import ``emotion_lab.sweep.<module>`` on first use and build its ``name`` from ``kwargs``."""
+    """Import this package's ``_<module>`` on first use and build its ``name`` from ``kwargs``."""
     from importlib import import_module
 
-    return getattr(import_module(f"emotion_lab.sweep.{module}"), name)(**kwargs)
+    return getattr(import_module(f"{__name__}._{module}"), name)(**kwargs)
 
 
 class _ForwardingSweeper(Sweeper):
@@ -36,7 +37,9 @@ class _ForwardingSweeper(Sweeper):
     _impl: tuple[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
-        from emotion_lab.sweep.base import reported  # bad settings: one line, exit 2
+        from hydra_plugins.emotion_lab_sweeper._base import (
+            reported,  # bad settings: one line, exit 2
+        )
 
         with reported():
             self.impl = _implementation(*self._impl, kwargs)
@@ -47,20 +50,20 @@ class _ForwardingSweeper(Sweeper):
         self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from emotion_lab.sweep.base import reported
+        from hydra_plugins.emotion_lab_sweeper._base import reported
 
         with reported():
             return self.impl.sweep(arguments)
 
 
 class OptunaSweeper(_ForwardingSweeper):
-    """``hydra/sweeper=optuna``: see :mod:`emotion_lab.sweep.optuna_sweeper`."""
+    """``hydra/sweeper=optuna``: see ``_optuna_sweeper``."""
 
     _impl = ("optuna_sweeper", "OptunaSweeper")
 
 
 class HyperoptSweeper(_ForwardingSweeper):
-    """``hydra/sweeper=hyperopt``: see :mod:`emotion_lab.sweep.hyperopt_sweeper`."""
+    """``hydra/sweeper=hyperopt``: see ``_hyperopt_sweeper``."""
 
     _impl = ("hyperopt_sweeper", "HyperoptSweeper")
 
@@ -85,13 +88,13 @@ class _ForwardingLauncher(Launcher):
 
 
 class ProcessLauncher(_ForwardingLauncher):
-    """``hydra/launcher=process``: see :mod:`emotion_lab.sweep.process_launcher`."""
+    """``hydra/launcher=process``: see ``_process_launcher``."""
 
     _impl = ("process_launcher", "ProcessLauncher")
 
 
 class SlurmLauncher(_ForwardingLauncher):
-    """``hydra/launcher=slurm``: see :mod:`emotion_lab.sweep.slurm_launcher`."""
+    """``hydra/launcher=slurm``: see ``_slurm_launcher``."""
 
     _impl = ("slurm_launcher", "SlurmTrialLauncher")
 

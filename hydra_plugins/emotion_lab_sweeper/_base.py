@@ -29,10 +29,11 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab.errors import ConfigError
-from emotion_lab.sweep.entry import config_location_args, python_command
-from emotion_lab.sweep.job_process import child_pids, is_job_process, signal_pids
-from emotion_lab.sweep.jobs import make_launcher
-from emotion_lab.sweep.report import (
+from emotion_lab.validation import check_value
+from hydra_plugins.emotion_lab_sweeper._entry import config_location_args, python_command
+from hydra_plugins.emotion_lab_sweeper._job_process import child_pids, is_job_process, signal_pids
+from hydra_plugins.emotion_lab_sweeper._jobs import make_launcher
+from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
     FAIL,
     PRUNED,
@@ -40,7 +41,7 @@ from emotion_lab.sweep.report import (
     format_leaderboard,
     write_reports,
 )
-from emotion_lab.sweep.space import (
+from hydra_plugins.emotion_lab_sweeper._space import (
     Dimension,
     Kind,
     SearchSpace,
@@ -48,7 +49,6 @@ from emotion_lab.sweep.space import (
     parse_search_space,
     quote,
 )
-from emotion_lab.validation import check_value
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from emotion_lab.sweep.space import quote
+from hydra_plugins.emotion_lab_sweeper._space import quote
 
 ENTRY_ENV = "EMOTION_LAB_ENTRY"
 

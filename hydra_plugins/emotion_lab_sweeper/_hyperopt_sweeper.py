@@ -31,10 +31,16 @@ from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
 
 from emotion_lab.errors import ConfigError
-from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
-from emotion_lab.sweep.jobs import JobOutcome, launch_one
-from emotion_lab.sweep.report import COMPLETE, FAIL, INTERRUPTED, RUNNING, TrialRecord
-from emotion_lab.sweep.space import Dimension, Kind, SearchSpace, describe_changes
+from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
+from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
+from hydra_plugins.emotion_lab_sweeper._report import (
+    COMPLETE,
+    FAIL,
+    INTERRUPTED,
+    RUNNING,
+    TrialRecord,
+)
+from hydra_plugins.emotion_lab_sweeper._space import Dimension, Kind, SearchSpace, describe_changes
 
 log = logging.getLogger(__name__)
 logging.getLogger("hyperopt").setLevel(logging.WARNING)

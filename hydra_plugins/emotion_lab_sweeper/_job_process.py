@@ -1,4 +1,4 @@
-"""Child side of :class:`~emotion_lab.sweep.process_launcher.ProcessLauncher`: run one job.
+"""Child side of :class:`~hydra_plugins.emotion_lab_sweeper._process_launcher.ProcessLauncher`: run one job.
 
 Reads the pickled job from stdin, runs it exactly like Hydra's own launchers do (``run_job``:
 output folder, logging, saved config) and writes the ``JobReturn`` to the path given as the only
@@ -7,7 +7,7 @@ argument.
 Two ways a job ends early:
 
 - a signal (Ctrl-C reaching the whole process group, or the sweep's SIGTERM): the job stops
-  like a Ctrl-C'd run and reports :class:`~emotion_lab.sweep.jobs.JobInterrupted`, so the
+  like a Ctrl-C'd run and reports :class:`~hydra_plugins.emotion_lab_sweeper._jobs.JobInterrupted`, so the
   sweep records the trial as interrupted and a resume runs its configuration again;
 - the sweep process disappears (``kill -9``): nobody would read the result, so the job stops
   its own children (DDP ranks, data workers) and exits within a fraction of a second.
@@ -61,7 +61,7 @@ def is_job_process(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"emotion_lab.sweep.job_process" in cmdline
+    return b"hydra_plugins.emotion_lab_sweeper._job_process" in cmdline
 
 
 def signal_pids(pids: list[int], sig: int) -> None:
@@ -102,7 +102,7 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 def _interrupted_return(job: dict[str, Any] | None, signal_name: str) -> Any:
     from hydra.core.utils import JobReturn, JobStatus
 
-    from emotion_lab.sweep.jobs import JobInterrupted
+    from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 
     overrides = []
     if job is not None:
@@ -131,7 +131,7 @@ def _run(job: dict[str, Any]) -> Any:
 def main(result_path: str) -> int:
     from hydra.core.utils import JobStatus
 
-    from emotion_lab.sweep.process_launcher import make_job_return_portable
+    from hydra_plugins.emotion_lab_sweeper._process_launcher import make_job_return_portable
 
     interruption = _Interruption()
     interruption.install()
@@ -146,7 +146,7 @@ def main(result_path: str) -> int:
             raise
         ret = _interrupted_return(job, interruption.signal_name)
     if interruption.signal_name is not None and ret.status != JobStatus.COMPLETED:
-        from emotion_lab.sweep.jobs import JobInterrupted
+        from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 
         ret.return_value = JobInterrupted(f"interrupted by {interruption.signal_name}")
         ret.status = JobStatus.FAILED
@@ -161,5 +161,5 @@ def main(result_path: str) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m emotion_lab.sweep.job_process RESULT_PATH  (job on stdin)")
+        sys.exit(f"usage: python -m {__spec__.name} RESULT_PATH  (the job on stdin)")
     sys.exit(main(sys.argv[1]))

@@ -59,7 +59,7 @@ def make_launcher(
         hydra_context=hydra_context, task_function=task_function, config=config
     )
     if n_jobs > 1 and isinstance(launcher, BasicLauncher):
-        from emotion_lab.sweep.process_launcher import ProcessLauncher
+        from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher
 
         cpus = max(1, (os.cpu_count() or 1) // n_jobs)  # CPU trials share the cores evenly
         log.info(

@@ -39,13 +39,22 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from emotion_lab.errors import ConfigError
-from emotion_lab.sweep.base import SweeperBase, file_lock, seed_for
-from emotion_lab.sweep.jobs import JobOutcome, launch_one
-from emotion_lab.sweep.optuna_algos import PRUNERS, SAMPLERS, build_pruner, build_sampler
-from emotion_lab.sweep.report import INTERRUPTED, TrialRecord
-from emotion_lab.sweep.space import Dimension, Kind, SearchSpace, describe_changes
-from emotion_lab.sweep.storage import open_storage, resolve_storage_url
-from emotion_lab.sweep.trial_link import PLANNED_EPOCHS_ATTR, PRUNED_ATTR, STUDY_META_ATTR
+from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
+from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
+from hydra_plugins.emotion_lab_sweeper._optuna_algos import (
+    PRUNERS,
+    SAMPLERS,
+    build_pruner,
+    build_sampler,
+)
+from hydra_plugins.emotion_lab_sweeper._report import INTERRUPTED, TrialRecord
+from hydra_plugins.emotion_lab_sweeper._space import Dimension, Kind, SearchSpace, describe_changes
+from hydra_plugins.emotion_lab_sweeper._storage import open_storage, resolve_storage_url
+from hydra_plugins.emotion_lab_sweeper.contract import (
+    PLANNED_EPOCHS_ATTR,
+    PRUNED_ATTR,
+    STUDY_META_ATTR,
+)
 
 log = logging.getLogger(__name__)
 

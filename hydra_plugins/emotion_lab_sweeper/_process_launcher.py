@@ -27,7 +27,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from emotion_lab.sweep.entry import ENTRY_ENV, entry_module
+from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, entry_module
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,12 @@ class ProcessLauncher(Launcher):
                 env[key] = str(self.cpus_per_job)
         with tempfile.TemporaryDirectory(prefix="emotion-lab-job-") as tmp:
             result_path = Path(tmp) / "return.pkl"
-            cmd = [sys.executable, "-m", "emotion_lab.sweep.job_process", str(result_path)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "hydra_plugins.emotion_lab_sweeper._job_process",
+                str(result_path),
+            ]
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env)
             assert proc.stdin is not None
             proc.stdin.write(payload)

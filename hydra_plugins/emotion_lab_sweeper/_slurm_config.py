@@ -18,7 +18,7 @@ CONFIG_NAME = "emotion_lab_slurm"
 class SlurmTrialQueueConf(SlurmQueueConf):
     """How the launcher waits for jobs and what it does with a dead sweep's jobs."""
 
-    _target_: str = "hydra_plugins.emotion_lab_sweep.SlurmLauncher"
+    _target_: str = "hydra_plugins.emotion_lab_sweeper.SlurmLauncher"
     poll_s: float = 10.0  # seconds between looks at result files and squeue
     lost_after_s: float = 60.0  # a job gone from squeue without a result fails this much later
     on_resume: str = "reattach"  # jobs of a dead sweep on resume: reattach | cancel

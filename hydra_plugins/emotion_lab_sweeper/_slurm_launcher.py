@@ -34,7 +34,10 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
-from emotion_lab.sweep.process_launcher import failed_job_return, make_job_return_portable
+from hydra_plugins.emotion_lab_sweeper._process_launcher import (
+    failed_job_return,
+    make_job_return_portable,
+)
 
 log = logging.getLogger(__name__)
 

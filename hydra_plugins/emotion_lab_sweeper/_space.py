@@ -317,9 +317,7 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
         ("fixed overrides", _by_key(old_space.get("fixed")), _by_key(new_space.get("fixed"))),
     ):
         changed = [
-            f"{k} {before[k]} -> {after[k]}"
-            for k in before
-            if k in after and before[k] != after[k]
+            f"{k} {before[k]} -> {after[k]}" for k in before if k in after and before[k] != after[k]
         ]
         added = [k for k in after if k not in before]
         removed = [k for k in before if k not in after]

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import optuna
 
+from hydra_plugins.emotion_lab_sweeper.contract import DEFAULT_DB_NAME
+
 JOURNAL_PREFIX = "journal:"
-DEFAULT_DB_NAME = "optuna.db"
 _SQLITE_PREFIX = "sqlite:///"
 _SQLITE_TIMEOUT_S = 120  # several workers and trial jobs write to one file
 

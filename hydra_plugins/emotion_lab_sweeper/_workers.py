@@ -1,4 +1,4 @@
-"""``python -m emotion_lab.sweep.workers N -- <sweep command>``: N sweep processes, one Ctrl-C.
+"""``python -m hydra_plugins.emotion_lab_sweeper._workers N -- <sweep command>``: one Ctrl-C.
 
 ``make sweep WORKERS=2`` runs several sweep processes that share one study. Started with ``&``
 from a shell they would ignore SIGINT (non-interactive shells do that to background jobs), so
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-USAGE = "usage: python -m emotion_lab.sweep.workers N -- COMMAND [ARGS...]"
+USAGE = "usage: python -m hydra_plugins.emotion_lab_sweeper._workers N -- COMMAND [ARGS...]"
 
 
 def run_workers(n: int, command: Sequence[str]) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from emotion_lab.sweep.optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
 from tests.fixtures_sweep.runner import leaderboard, start_sweep
 
 pytestmark = pytest.mark.slow

@@ -21,8 +21,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from emotion_lab.sweep.optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
-from emotion_lab.sweep.slurm_launcher import ACTIVE_STATES, RECORDS_DIR, SlurmQueue
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
+from hydra_plugins.emotion_lab_sweeper._slurm_launcher import ACTIVE_STATES, RECORDS_DIR, SlurmQueue
 from tests.fixtures_sweep.runner import REPO, explain, run_sweep, start_sweep
 
 pytestmark = pytest.mark.slow

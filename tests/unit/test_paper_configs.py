@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from emotion_lab.cli import one_line, user_error_of
 from emotion_lab.config import CONFIG_DIR, compose_config
-from emotion_lab.sweep.space import parse_search_space
+from hydra_plugins.emotion_lab_sweeper._space import parse_search_space
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 

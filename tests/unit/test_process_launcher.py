@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from emotion_lab.sweep import process_launcher
-from emotion_lab.sweep.process_launcher import (
+from hydra_plugins.emotion_lab_sweeper import _process_launcher as process_launcher
+from hydra_plugins.emotion_lab_sweeper._process_launcher import (
     DevicePool,
     ProcessLauncher,
     local_job_env,
@@ -128,7 +128,7 @@ def test_children_get_the_mapped_gpus_and_no_allocation(monkeypatch: pytest.Monk
 
 
 def test_auto_cpus_share_the_cores_between_the_jobs_in_flight(monkeypatch) -> None:
-    from emotion_lab.sweep.process_launcher import cpu_share
+    from hydra_plugins.emotion_lab_sweeper._process_launcher import cpu_share
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert cpu_share(4) == 4 and cpu_share(None) == 16 and cpu_share(32) == 1

@@ -8,7 +8,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from emotion_lab.sweep.slurm_launcher import (
+from hydra_plugins.emotion_lab_sweeper._slurm_launcher import (
     GONE,
     UNREACHABLE,
     JobRecord,

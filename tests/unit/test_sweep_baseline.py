@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from emotion_lab.sweep.report import (
+from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
     PRUNED,
     TrialRecord,

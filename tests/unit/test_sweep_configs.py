@@ -9,10 +9,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from emotion_lab.sweep.base import seed_for
-from emotion_lab.sweep.hyperopt_sweeper import HyperoptSweeper
-from emotion_lab.sweep.optuna_sweeper import OptunaSweeper
-from emotion_lab.sweep.space import Kind, parse_search_space
+from hydra_plugins.emotion_lab_sweeper._base import seed_for
+from hydra_plugins.emotion_lab_sweeper._hyperopt_sweeper import HyperoptSweeper
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
+from hydra_plugins.emotion_lab_sweeper._space import Kind, parse_search_space
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "sweeps"
@@ -167,13 +167,13 @@ def test_launcher_configs_compose() -> None:
             return_hydra_config=True,
         ).hydra.launcher
         process = compose("app", overrides=["hydra/launcher=process"], return_hydra_config=True)
-    assert slurm._target_ == "hydra_plugins.emotion_lab_sweep.SlurmLauncher"
+    assert slurm._target_ == "hydra_plugins.emotion_lab_sweeper.SlurmLauncher"
     assert (slurm.partition, slurm.gpus_per_node, slurm.tasks_per_node) == ("gpu", 1, 1)
     assert slurm.timeout_min == 120
-    from emotion_lab.sweep.process_launcher import ProcessLauncher, cpu_share
+    from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher, cpu_share
 
     node = OmegaConf.to_container(process.hydra.launcher, resolve=True)
-    assert node.pop("_target_") == "hydra_plugins.emotion_lab_sweep.ProcessLauncher"
+    assert node.pop("_target_") == "hydra_plugins.emotion_lab_sweeper.ProcessLauncher"
     launcher = ProcessLauncher(**node)
     # no sweeper n_jobs here: one job in flight gets every core
     assert (launcher.gpus, launcher.gpus_per_job, launcher.cpus_per_job) == (

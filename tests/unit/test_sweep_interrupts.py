@@ -14,9 +14,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from emotion_lab.sweep.job_process import descendant_pids, is_job_process
-from emotion_lab.sweep.optuna_sweeper import OptunaSweeper
-from emotion_lab.sweep.report import TrialRecord
+from hydra_plugins.emotion_lab_sweeper._job_process import descendant_pids, is_job_process
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
+from hydra_plugins.emotion_lab_sweeper._report import TrialRecord
 from tests.fixtures_sweep.runner import (
     REPO,
     best,
@@ -139,7 +139,14 @@ def test_make_sweep_workers_all_stop_on_one_ctrl_c(tmp_path) -> None:
     """``make sweep WORKERS=2``: Ctrl-C reaches the launcher, which stops both workers."""
     sweep_dir = tmp_path / "sweep"
     worker = sweep_command(sweep_dir, *SLOW, "slow_trials=[0,1,2,3]", "hydra.sweeper.n_trials=8")
-    launcher = [sys.executable, "-m", "emotion_lab.sweep.workers", "2", "--", *worker]
+    launcher = [
+        sys.executable,
+        "-m",
+        "hydra_plugins.emotion_lab_sweeper._workers",
+        "2",
+        "--",
+        *worker,
+    ]
     proc = _start(*launcher)
     _wait_for(lambda: (sweep_dir / "1").is_dir(), proc, "two trials")
     time.sleep(1.5)

@@ -8,8 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from emotion_lab.sweep.optuna_algos import FloorPruner, MedianPruner, build_pruner
-from emotion_lab.sweep.optuna_sweeper import OptunaSweeper
+from hydra_plugins.emotion_lab_sweeper._optuna_algos import FloorPruner, MedianPruner, build_pruner
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
 from tests.unit.test_sweep_configs import _compose, _sweeper_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

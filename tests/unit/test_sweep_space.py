@@ -11,9 +11,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hyperopt.pyll import stochastic
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from emotion_lab.sweep.hyperopt_sweeper import hyperopt_loss, to_hyperopt
-from emotion_lab.sweep.optuna_sweeper import to_optuna_distribution
-from emotion_lab.sweep.space import Kind, parse_search_space, quote
+from hydra_plugins.emotion_lab_sweeper._hyperopt_sweeper import hyperopt_loss, to_hyperopt
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import to_optuna_distribution
+from hydra_plugins.emotion_lab_sweeper._space import Kind, parse_search_space, quote
 
 FORMS = {
     "simple_choice": "glorot_uniform,he_normal,lecun_normal",

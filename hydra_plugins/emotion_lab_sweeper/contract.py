@@ -1,0 +1,47 @@
+"""What a trial's job may use from the plugin: the trial attributes the sweeper reads back, the
+study's storage and pruner, and the command that re-runs a job on its own.
+
+Hydra imports this module at every start-up (its name has no ``_``), so it stays light: Optuna is
+imported by the functions, on first use, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, single_run_command
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "DEFAULT_DB_NAME",
+    "ENTRY_ENV",
+    "PLANNED_EPOCHS_ATTR",
+    "PRUNED_ATTR",
+    "STUDY_META_ATTR",
+    "open_storage",
+    "pruner_of",
+    "single_run_command",
+]
+
+DEFAULT_DB_NAME = "optuna.db"  # the study's SQLite file in the sweep folder, without a storage
+STUDY_META_ATTR = "emotion_lab.sweep"  # study user attr: pruner spec, search space, sweeper
+PRUNED_ATTR = "pruned_at_step"  # trial user attr: the job stopped because the pruner said so
+PLANNED_EPOCHS_ATTR = "planned_epochs"  # trial user attr: validations a full run would report
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The Optuna storage behind the URL the sweeper passed to the job, opened once per process."""
+    from hydra_plugins.emotion_lab_sweeper._storage import open_storage as _open
+
+    return _open(url)
+
+
+def pruner_of(study_meta: Mapping[str, Any]) -> optuna.pruners.BasePruner:
+    """The pruner the sweeper configured, rebuilt from the study's ``STUDY_META_ATTR``."""
+    from hydra_plugins.emotion_lab_sweeper._optuna_algos import build_pruner
+
+    spec = study_meta.get("pruner") or {"name": "none", "kwargs": {}}
+    return build_pruner(spec["name"], spec.get("kwargs"))
