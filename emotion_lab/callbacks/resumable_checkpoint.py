@@ -9,7 +9,9 @@ the new folder holds the true best and the old folder is never written to.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,17 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from emotion_lab.files import atomic_path
 
+log = logging.getLogger(__name__)
+
 
 class ResumableCheckpoint(ModelCheckpoint):
     """:class:`ModelCheckpoint` whose restored state follows it into a new ``dirpath``."""
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
         old_dir = state_dict.get("dirpath")
+        with warnings.catch_warnings():  # Lightning's "won't be reloaded": here they are
+            warnings.filterwarnings("ignore", message="The dirpath has changed")
+            super().load_state_dict(state_dict)
         if self.dirpath is None or old_dir in (None, self.dirpath):
             return  # same folder: Lightning restored everything
         if state_dict.get("best_model_score") is None:
@@ -34,7 +40,13 @@ class ResumableCheckpoint(ModelCheckpoint):
         moved = {old: new for old, new in moved.items() if new is not None}
         best = moved.get(state_dict.get("best_model_path", ""))
         if best is None:
-            return  # the best file is gone: nothing to keep tracking against
+            log.warning(
+                "resumed fit: the interrupted fit's best checkpoint %s is gone; best-checkpoint "
+                "tracking starts again in %s",
+                state_dict.get("best_model_path"),
+                self.dirpath,
+            )
+            return
         self.best_k_models = {
             moved[p]: s for p, s in state_dict["best_k_models"].items() if p in moved
         }
