@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from emotion_lab import files
 from emotion_lab.cli import one_line_errors
 from emotion_lab.run_records import STANDARD_METRICS, RunFolder, RunFolderError, discover_runs
 from emotion_lab.stats import Difference, Interval, paired_difference, t_interval, welch_difference
@@ -331,12 +332,11 @@ def write_markdown(comparison: Comparison, path: Path) -> Path:
     images = [(n, p) for n, p in comparison.files.items() if p.suffix == ".png"]
     for name, image in images:
         lines += ["", f"![{name}]({os.path.relpath(image, path.parent)})"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return files.write_text(path, "\n".join(lines) + "\n")
 
 
 def write_csv(comparison: Comparison, path: Path) -> Path:
-    with path.open("w", newline="") as handle:
+    with files.atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in comparison.rows:

@@ -20,6 +20,7 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from emotion_lab import files
 from emotion_lab.builders import run_group
 from emotion_lab.cli import print_summary
 from emotion_lab.config import direction_to_mode
@@ -151,7 +152,7 @@ def _write_repeats_csv(
     path: Path, runs: Sequence[PlannedRun], results: Sequence[RunResult], dirs: Sequence[str]
 ) -> None:
     keys = _metric_keys(results)
-    with path.open("w", newline="") as handle:
+    with files.atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["fold", "seed", "objective", *keys, "run_dir"])
         for run, result, folder in zip(runs, results, dirs, strict=True):
@@ -166,7 +167,7 @@ def _summary(results: Sequence[RunResult]) -> dict[str, list[float]]:
 
 
 def _write_summary_csv(path: Path, summary: dict[str, list[float]]) -> None:
-    with path.open("w", newline="") as handle:
+    with files.atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["metric", "n", "mean", "std", "ci95_low", "ci95_high"])
         for key, values in summary.items():
@@ -176,7 +177,7 @@ def _write_summary_csv(path: Path, summary: dict[str, list[float]]) -> None:
 
 def _write_cv_csv(path: Path, summary: dict[str, list[float]], folds: int) -> None:
     """The per-fold table of ``cv.folds`` alone (mean, sample std, one column a fold)."""
-    with path.open("w", newline="") as handle:
+    with files.atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["metric", "mean", "std", *[f"fold_{k}" for k in range(folds)]])
         for key, values in summary.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from emotion_lab import files
 from emotion_lab.errors import UserError
 from emotion_lab.viz.plots import read_metrics_csv
 
@@ -52,13 +52,8 @@ def write_run_record(
     fold: int | None = None,
 ) -> Path:
     """``test_metrics.json``: what a comparison reads back without opening logs or checkpoints."""
-    path = Path(folder) / METRICS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"objective": objective, "seed": seed, "fold": fold, "metrics": metrics}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return files.write_json(Path(folder) / METRICS_FILE, doc)
 
 
 def write_sub_run_config(
@@ -66,11 +61,11 @@ def write_sub_run_config(
 ) -> None:
     """A fold or seed sub-run's own ``.hydra/config.yaml`` (resolved) and its parent's overrides."""
     target = Path(folder)
-    (target / CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, target / CONFIG_FILE, resolve=True)
+    with files.atomic_path(target / CONFIG_FILE) as tmp:  # a comparison may be reading folders
+        OmegaConf.save(cfg, tmp, resolve=True)
     overrides = Path(parent) / OVERRIDES_FILE
     if overrides.is_file():
-        shutil.copyfile(overrides, target / OVERRIDES_FILE)
+        files.write_bytes(target / OVERRIDES_FILE, overrides.read_bytes())
 
 
 def _legacy_metrics(path: Path) -> dict[str, float]:
