@@ -35,6 +35,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("el.mode", direction_to_mode)
     if not OmegaConf.has_resolver("el.gpu_else"):
         OmegaConf.register_new_resolver("el.gpu_else", gpu_else)
+    if not OmegaConf.has_resolver("el.config_groups"):  # the group listing of --help
+        from emotion_lab.console import config_groups
+
+        OmegaConf.register_new_resolver("el.config_groups", config_groups)
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"

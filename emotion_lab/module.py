@@ -128,6 +128,8 @@ class EmotionClassifier(pl.LightningModule):
         terms, logits, _ = self._step(batch)
         self.train_acc.update(logits.detach(), batch[1])
         self._log_terms("train", terms, batch[1].shape[0])
+        # the running loss in the progress bar only; logs and W&B keep the epoch means above
+        self.log("loss", terms["loss"].detach(), on_step=True, prog_bar=True, logger=False)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return terms["loss"]
 
