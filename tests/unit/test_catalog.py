@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from hydra.utils import instantiate
 from PIL import Image
 
+from emotion_lab.config import CONFIG_DIR, compose_config
 from emotion_lab.data.catalog import BASIC7, DATASETS, MIKELS8, dataset_info, dataset_source
 from emotion_lab.data.errors import DatasetNotFoundError
 from emotion_lab.data.formats import AnnotationFile, Fer2013Csv, ImageFolders
@@ -121,3 +124,21 @@ def test_missing_folder_set_and_unknown_name(tmp_path: Path) -> None:
         dataset_info("raf")
     with pytest.raises(ValueError, match="known: .*webemo"):
         dataset_source("fer2014", tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_each_set_config_names_only_itself_and_the_catalogue_does_the_rest(
+    tmp_path: Path, name: str
+) -> None:
+    own = yaml.safe_load((CONFIG_DIR / "data" / f"{name}.yaml").read_text())
+    assert own == {"defaults": ["catalog", "_self_"], "name": name}
+    cfg = compose_config("train", [f"data={name}", f"paths.data_dir={tmp_path}"])
+    assert cfg.data.root == str(DATASETS[name].directory(tmp_path))
+    folder_tree(tmp_path / DATASETS[name].subdir, name)
+    source = instantiate(cfg.data.source)(image_size=6, channels=1)
+    assert source.classes == DATASETS[name].classes
+
+
+def test_any_catalogue_set_by_name(tmp_path: Path) -> None:
+    cfg = compose_config("train", ["data=catalog", "data.name=caers", f"paths.data_dir={tmp_path}"])
+    assert (cfg.data.root, cfg.data.source.name) == (str(tmp_path / "caers"), "caers")

@@ -23,6 +23,15 @@ def test_default_config_composes_with_contrastive_center_on():
     assert cfg.callbacks.model_checkpoint.mode == "max"
 
 
+@pytest.mark.parametrize("data", ["synthetic", "fer2013", "rafdb", "folder"])
+def test_size_and_channels_are_set_once_by_the_model(data):
+    cfg = compose_config(
+        "train", [f"data={data}", "data.root=x", "model=resemotenet", "model.input_size=80"]
+    )
+    assert (cfg.data.image_size, cfg.data.channels) == (80, cfg.model.in_chans)
+    assert not {"image_size", "channels"} & set(cfg.data.source)
+
+
 def test_objective_direction_drives_checkpoint_mode():
     cfg = compose_config("train", ["objective.metric=val/loss", "objective.direction=minimize"])
     assert cfg.callbacks.model_checkpoint.mode == "min"
