@@ -1,8 +1,9 @@
-"""Child side of :class:`~hydra_plugins.emotion_lab_sweeper._process_launcher.ProcessLauncher`: run one job.
+"""Child side of the process launcher: run a job the way Hydra's own launchers do.
 
-Reads the pickled job from stdin, runs it exactly like Hydra's own launchers do (``run_job``:
-output folder, logging, saved config) and writes the ``JobReturn`` to the path given as the only
-argument.
+``python -m hydra_plugins.emotion_lab_sweeper._job_process RESULT`` (a fresh process per job,
+``hydra.launcher.warm=false``) reads the pickled job from stdin, runs it with ``run_job``
+(output folder, logging, saved config) and writes the ``JobReturn`` to ``RESULT``. Warm workers
+(``_warm_worker``) run their jobs through the same :func:`run_guarded`.
 
 Two ways a job ends early:
 
@@ -21,14 +22,19 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import cloudpickle
 
+from emotion_lab import files
+
 _PARENT_POLL_S = 0.1
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# what a sweep's job processes run: a fresh process per job, or a warm worker
+JOB_MODULES = (__name__.encode(), b"hydra_plugins.emotion_lab_sweeper._warm_worker")
 
 
 def child_pids(pid: int) -> list[int]:
@@ -56,12 +62,12 @@ def descendant_pids(pid: int) -> list[int]:
 
 
 def is_job_process(pid: int) -> bool:
-    """Whether ``pid`` runs this module (a sweep's trial job)."""
+    """Whether ``pid`` runs a sweep's trial jobs (a job process or a warm worker)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"hydra_plugins.emotion_lab_sweeper._job_process" in cmdline
+    return any(module in cmdline for module in JOB_MODULES)
 
 
 def signal_pids(pids: list[int], sig: int) -> None:
@@ -70,14 +76,14 @@ def signal_pids(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-class _Interruption:
+class Interruption:
     """Remembers the first stop signal and turns it into ``KeyboardInterrupt`` (like Ctrl-C)."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
 
     def install(self) -> None:
-        for sig in _STOP_SIGNALS:
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -87,7 +93,9 @@ class _Interruption:
         raise KeyboardInterrupt(self.signal_name)
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
+def exit_when_orphaned(parent_pid: int) -> None:
+    """Stop this process and its children as soon as ``parent_pid`` (the sweep) is gone."""
+
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(_PARENT_POLL_S)
@@ -128,34 +136,41 @@ def _run(job: dict[str, Any]) -> Any:
     )
 
 
-def main(result_path: str) -> int:
+def run_guarded(load: Callable[[], dict[str, Any]], interruption: Interruption) -> Any:
+    """Load and run one job; a stop signal meanwhile makes it interrupted, not failed.
+
+    The return is portable: an exception that cannot be pickled becomes a plain one.
+    """
     from hydra.core.utils import JobStatus
 
+    from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
     from hydra_plugins.emotion_lab_sweeper._process_launcher import make_job_return_portable
 
-    interruption = _Interruption()
-    interruption.install()
     job: dict[str, Any] | None = None
     try:
-        job = cloudpickle.load(sys.stdin.buffer)
-        assert job is not None
-        _exit_when_orphaned(job["parent_pid"])
+        job = load()
         ret = _run(job)
     except BaseException:  # KeyboardInterrupt, or Lightning's SystemExit after one
         if interruption.signal_name is None:
             raise
         ret = _interrupted_return(job, interruption.signal_name)
     if interruption.signal_name is not None and ret.status != JobStatus.COMPLETED:
-        from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
-
         ret.return_value = JobInterrupted(f"interrupted by {interruption.signal_name}")
         ret.status = JobStatus.FAILED
-    ret = make_job_return_portable(ret)
-    target = Path(result_path)
-    tmp = target.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        cloudpickle.dump(ret, fh)
-    os.replace(tmp, target)
+    return make_job_return_portable(ret)
+
+
+def main(result_path: str) -> int:
+    interruption = Interruption()
+    interruption.install()
+
+    def load() -> dict[str, Any]:
+        job = cloudpickle.load(sys.stdin.buffer)
+        exit_when_orphaned(job["parent_pid"])
+        return job
+
+    ret = run_guarded(load, interruption)
+    files.write_bytes(result_path, cloudpickle.dumps(ret))
     return 0
 
 

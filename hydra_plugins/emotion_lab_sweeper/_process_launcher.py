@@ -1,9 +1,13 @@
-"""A Hydra launcher that runs every job in a fresh local process, several at a time.
+"""A Hydra launcher that runs every job in a local process of its own, several at a time.
 
 Hydra's basic launcher runs jobs inside the sweep process, one after another: jobs running side
 by side there would share global state (Hydra's config singleton, RNGs, the working directory,
-CUDA). Here each job gets its own interpreter, so the sweepers can keep ``n_jobs`` trials in
+CUDA). Here jobs run in other interpreters, so the sweepers can keep ``n_jobs`` trials in
 flight, and each job can be pinned to its own GPU(s) through ``CUDA_VISIBLE_DEVICES``.
+
+By default (``warm: true``) each device slot keeps one worker process that runs job after job
+(``_warm_pool``), so a trial does not pay for a fresh interpreter and its imports;
+``warm: false`` starts a fresh process per job (``_job_process``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +33,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, entry_module
+from hydra_plugins.emotion_lab_sweeper._warm_pool import WarmPool, WorkerDied
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +141,8 @@ def cpu_share(jobs_in_flight: int | None) -> int:
 
 
 class ProcessLauncher(Launcher):
-    """Runs each job in its own ``python`` process; all jobs of one call run concurrently."""
+    """Runs jobs in local processes (warm workers, or one fresh process each); all jobs of one
+    call run concurrently."""
 
     def __init__(
         self,
@@ -144,6 +151,9 @@ class ProcessLauncher(Launcher):
         cpus_per_job: int | str | None = "auto",
         timeout_min: float | None = None,
         jobs_in_flight: int | None = None,
+        warm: bool = True,
+        worker_max_jobs: int | None = None,
+        worker_max_rss_gb: float | None = None,
     ) -> None:
         if gpus_per_job < 0:
             raise ValueError(f"hydra.launcher.gpus_per_job must be >= 0, got {gpus_per_job}")
@@ -158,11 +168,27 @@ class ProcessLauncher(Launcher):
         self.gpus = OmegaConf.to_container(gpus) if OmegaConf.is_config(gpus) else gpus
         self.gpus_per_job = gpus_per_job
         self.cpus_per_job = cpus_per_job
+        if not isinstance(warm, bool):
+            raise ValueError(f"hydra.launcher.warm must be true or false, got {warm!r}")
+        if worker_max_jobs is not None and (
+            isinstance(worker_max_jobs, bool) or int(worker_max_jobs) < 1
+        ):
+            raise ValueError(
+                f"hydra.launcher.worker_max_jobs must be >= 1 or null, got {worker_max_jobs!r}"
+            )
+        if worker_max_rss_gb is not None and float(worker_max_rss_gb) <= 0:
+            raise ValueError(
+                f"hydra.launcher.worker_max_rss_gb must be > 0 or null, got {worker_max_rss_gb!r}"
+            )
         self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
+        self.warm = warm
+        self.worker_max_jobs = None if worker_max_jobs is None else int(worker_max_jobs)
+        self.worker_max_rss_gb = None if worker_max_rss_gb is None else float(worker_max_rss_gb)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self._pool: DevicePool | None = None
+        self._warm: WarmPool | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -170,7 +196,26 @@ class ProcessLauncher(Launcher):
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
-        self._pool = DevicePool(visible_gpus(self.gpus), self.gpus_per_job)
+        self.close()  # a second setup: the old workers belong to the old task
+        devices = visible_gpus(self.gpus)
+        self._pool = DevicePool(devices, self.gpus_per_job)
+        if self.warm:
+            max_rss = self.worker_max_rss_gb
+            self._warm = WarmPool(
+                devices,
+                self.gpus_per_job,
+                lambda slot: self.job_env(slot.devices),
+                max_jobs=self.worker_max_jobs,
+                max_rss_bytes=None if max_rss is None else int(max_rss * 2**30),
+                timeout_s=self.timeout_s,
+            )
+            weakref.finalize(self, self._warm.close)  # workers exit when their pipes close
+
+    def close(self) -> None:
+        """Let the warm workers exit (they also do when this process ends)."""
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -201,13 +246,19 @@ class ProcessLauncher(Launcher):
                 "parent_pid": os.getpid(),
             }
         )
+        if self._warm is not None:
+            try:
+                return self._warm.run(payload)
+            except (TimeoutError, WorkerDied) as exc:
+                return failed_job_return(overrides, exc)
         devices = self._pool.acquire()
         try:
             return self._run_process(payload, overrides, devices)
         finally:
             self._pool.release(devices)
 
-    def _run_process(self, payload: bytes, overrides: list[str], devices: list[str]) -> JobReturn:
+    def job_env(self, devices: Sequence[str]) -> dict[str, str]:
+        """A job's environment: ours without cluster variables, its GPUs, its thread count."""
         env = local_job_env(os.environ)
         env[ENTRY_ENV] = env.get(ENTRY_ENV) or entry_module()
         if self._pool is not None and self._pool.per_job:
@@ -215,6 +266,10 @@ class ProcessLauncher(Launcher):
         if self.cpus_per_job is not None:
             for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
                 env[key] = str(self.cpus_per_job)
+        return env
+
+    def _run_process(self, payload: bytes, overrides: list[str], devices: list[str]) -> JobReturn:
+        env = self.job_env(devices)
         with tempfile.TemporaryDirectory(prefix="emotion-lab-job-") as tmp:
             result_path = Path(tmp) / "return.pkl"
             cmd = [

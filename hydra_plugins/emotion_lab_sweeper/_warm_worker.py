@@ -1,0 +1,143 @@
+"""Child side of the warm worker pool: one interpreter that runs job after job for one slot.
+
+Started by :class:`~hydra_plugins.emotion_lab_sweeper._warm_pool.WarmWorker` with two pipe ends
+(jobs in, replies out). Each job runs exactly as in a fresh job process (``_job_process``): the
+pickled Hydra state is installed, ``run_job`` runs the task, a stop signal makes the job
+*interrupted*. What one job changes in the process and the next one must not see is put back
+after it: environment variables (Lightning's DDP writes ``MASTER_PORT``, ``LOCAL_RANK``...),
+working directory, ``sys.path``, signal handlers, leftover child processes. A job that leaves
+state that cannot be put back (a ``torch.distributed`` process group) makes the worker ask to
+be replaced. The reply carries the resident memory after the job, for the pool's memory limit.
+
+The worker exits when its job pipe closes (the pool retired it or the sweep ended), after an
+interrupted job (the sweep is stopping), on a stop signal while idle, and when the sweep
+process disappears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import cloudpickle
+
+from hydra_plugins.emotion_lab_sweeper._job_process import (
+    STOP_SIGNALS,
+    Interruption,
+    descendant_pids,
+    exit_when_orphaned,
+    run_guarded,
+    signal_pids,
+)
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux ``/proc``), else its peak (``getrusage``)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+@dataclass
+class ProcessState:
+    """What a job may change in the worker process, as it was before the first job."""
+
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: str = field(default_factory=os.getcwd)
+    path: list[str] = field(default_factory=lambda: list(sys.path))
+
+    def restore(self, interruption: Interruption) -> str | None:
+        """Put the process back as it was; the reason it should be replaced, if it should."""
+        os.environ.clear()
+        os.environ.update(self.environ)
+        with contextlib.suppress(OSError):
+            os.chdir(self.cwd)
+        sys.path[:] = self.path
+        interruption.install()
+        reason = _leftover_children()
+        return _torch_cleanup() or reason
+
+
+def _leftover_children() -> str | None:
+    """Kill processes a job left running (data loader workers, ranks) and reap them."""
+    left = descendant_pids(os.getpid())
+    if not left:
+        return None
+    signal_pids(left, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    return None
+
+
+def _torch_cleanup() -> str | None:
+    """Free cached GPU memory; a process group left initialised means a fresh worker."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    reason = None
+    dist = getattr(torch, "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
+        reason = "the job left a torch.distributed process group"
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    return reason
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold stop signals between a job's end and its reply, so that no reply is lost or cut."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def serve(jobs: Connection, replies: Connection, parent_pid: int) -> int:
+    """Run the jobs that arrive on ``jobs`` until it closes; one reply per job."""
+    interruption = Interruption()
+    interruption.install()
+    exit_when_orphaned(parent_pid)
+    state = ProcessState()
+    while True:
+        try:
+            data = jobs.recv_bytes()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return 0  # retired, the sweep ended, or it is stopping while this worker idles
+        ret = run_guarded(lambda data=data: cloudpickle.loads(data), interruption)
+        try:
+            with signals_held():
+                retire = state.restore(interruption)
+                gc.collect()
+                reply = {"ret": ret, "rss": resident_bytes(), "retire": retire}
+                replies.send_bytes(cloudpickle.dumps(reply))
+        except KeyboardInterrupt:
+            return 0  # a stop signal held while replying: the reply went out, now stop
+        if interruption.signal_name is not None:
+            return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        sys.stderr.write(f"usage: python -m {__spec__.name} JOBS_FD REPLIES_FD PARENT_PID\n")
+        return 2
+    jobs = Connection(int(argv[0]), writable=False)
+    replies = Connection(int(argv[1]), readable=False)
+    return serve(jobs, replies, int(argv[2]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
