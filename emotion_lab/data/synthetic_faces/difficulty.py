@@ -1,4 +1,5 @@
-"""The knobs that make the generated benchmark hard, checked once when they are set."""
+"""How hard the generated benchmark is: ranges of pose, photometry, occlusion and expression
+strength, checked (unknown keys named) before any face is drawn."""
 
 from __future__ import annotations
 
