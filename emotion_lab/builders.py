@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab import wandb_run
@@ -19,6 +20,7 @@ from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
 from emotion_lab.models import apply_initializer
 from emotion_lab.module import EmotionClassifier
+from emotion_lab.validation import config_section
 
 
 def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
@@ -35,14 +37,17 @@ def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClass
             f"init={cfg.init.name} would overwrite the pretrained weights of model.{cfg.model.name}; "
             "use init=default"
         )
-    model = instantiate(cfg.model, num_classes=datamodule.num_classes)
-    apply_initializer(model, cfg.init.name)
-    loss = instantiate(
-        cfg.loss,
-        num_classes=datamodule.num_classes,
-        feat_dim=model.embedding_dim,
-        class_counts=datamodule.class_counts(),
-    )
+    with config_section("model"):
+        model = instantiate(cfg.model, num_classes=datamodule.num_classes)
+    with config_section("init"):
+        apply_initializer(model, cfg.init.name)
+    with config_section("loss"):
+        loss = instantiate(
+            cfg.loss,
+            num_classes=datamodule.num_classes,
+            feat_dim=model.embedding_dim,
+            class_counts=datamodule.class_counts(),
+        )
     performance = cfg.get("performance") or {}
     compile_model = bool(performance.get("compile", False))
     if compile_model and cfg.model.get("truncate", False):
@@ -130,7 +135,7 @@ def build_wandb_logger(
     experiment = logger.experiment  # a no-op stand-in on ranks other than 0
     summary = "max" if cfg.objective.direction == "maximize" else "min"
     experiment.define_metric(str(cfg.objective.metric), summary=summary)
-    if link:
+    if link and rank_zero_only.rank == 0:
         experiment.summary.update({f"evaluated/{k}": v for k, v in link.items()})
     return logger
 
