@@ -13,10 +13,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
+from emotion_lab import files
 from emotion_lab.metrics.embedding import embedding_report
-from emotion_lab.viz import plots
+from emotion_lab.viz import plots, provenance
+from emotion_lab.viz.captions import figure_title, run_settings
 from emotion_lab.viz.report import markdown_table, write_report
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,47 @@ def per_class_report(confusion: np.ndarray, classes: tuple[str, ...]) -> list[di
             {"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support}
         )
     return rows
+
+
+def class_averages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``macro avg`` (classes in the test set count equally) and ``weighted avg`` (by support)
+    rows for :func:`per_class_report`'s table."""
+    present = [r for r in rows if r["support"] > 0]
+    total = sum(r["support"] for r in present)
+    out = []
+    for name, weights in (
+        ("macro avg", [1.0] * len(present)),
+        ("weighted avg", [float(r["support"]) for r in present]),
+    ):
+        norm = sum(weights) or 1.0
+        row: dict[str, Any] = {"class": name, "support": total}
+        for key in ("precision", "recall", "f1"):
+            row[key] = sum(w * r[key] for w, r in zip(weights, present, strict=True)) / norm
+        out.append(row)
+    return out
+
+
+def per_class_section(rows: list[dict[str, Any]]) -> str:
+    """The report's per-class table with the averages; classes with F1 = 0 are flagged in the
+    table and named below it (the model never gets them right: the usual sign of a collapsed
+    or too-short run, or of a class too rare to learn)."""
+    dead = [r["class"] for r in rows if r["support"] > 0 and r["f1"] == 0]
+    table_rows = [{**r, "flag": "F1 = 0" if r["class"] in dead else ""} for r in rows]
+    table_rows += [{**r, "flag": ""} for r in class_averages(rows)]
+    table = markdown_table(table_rows, ["class", "precision", "recall", "f1", "support", "flag"])
+    if dead:
+        table += f"\n\n**F1 = 0 for {len(dead)} of {len(rows)} classes:** {', '.join(dead)}."
+    return table
+
+
+def run_label(trainer: pl.Trainer, output_dir: Path) -> str:
+    """The W&B run's name when there is one, else the run folder's name."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+            name = getattr(logger.experiment, "name", None)
+            if name:
+                return str(name)
+    return output_dir.name
 
 
 class TestAnalysis(pl.Callback):
@@ -58,6 +102,8 @@ class TestAnalysis(pl.Callback):
         if not trainer.is_global_zero:
             return  # files, pictures and W&B are rank 0's
         classes: tuple[str, ...] = pl_module.classes  # type: ignore[assignment]
+        config: dict[str, Any] = getattr(pl_module, "run_config", None) or {}
+        run = run_label(trainer, self.output_dir)
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
         }
@@ -76,55 +122,117 @@ class TestAnalysis(pl.Callback):
                 metrics[f"test/{key}"] = float(value)
         self.metrics = metrics
         figures_dir = self.output_dir / "figures"
-        figures_dir.mkdir(parents=True, exist_ok=True)
         confusion = results["confusion"].numpy()
+        loss_cfg = config.get("loss") or {}
+        trained_centers = centers is not None and float(loss_cfg.get("beta") or 0) > 0
+        margin = loss_cfg.get("margin") if loss_cfg.get("center_form") == "margin" else None
         images: dict[str, Path] = {}
         images["confusion_matrix"] = plots.save_figure(
-            plots.plot_confusion_matrix(confusion, classes), figures_dir / "confusion_matrix.png"
+            plots.plot_confusion_matrix(
+                confusion, classes, title=figure_title("Confusion matrix (test)", run, config)
+            ),
+            figures_dir / "confusion_matrix.png",
         )
         from emotion_lab.viz.roc import plot_roc_curves  # one-vs-rest per class (S002)
 
         images["roc_curves"] = plots.save_figure(
-            plot_roc_curves(results["probs"].numpy(), labels, classes),
+            plot_roc_curves(
+                results["probs"].numpy(),
+                labels,
+                classes,
+                title=figure_title("ROC, one vs rest (test)", run, config),
+            ),
             figures_dir / "roc_curves.png",
         )
         if "center_distances" in report:
+            what = "Distances between learned class centers"
             images["center_distances"] = plots.save_figure(
-                plots.plot_center_distances(report["center_distances"], classes),
+                plots.plot_center_distances(
+                    report["center_distances"],
+                    classes,
+                    title=figure_title(what, run, config),
+                    margin=None if margin is None else float(margin),
+                ),
                 figures_dir / "center_distances.png",
             )
         if self.umap:
             images["umap"] = plots.save_figure(
                 plots.plot_embedding_umap(
-                    embeddings, labels, classes, seed=self.seed, max_points=self.max_umap_points
+                    embeddings,
+                    labels,
+                    classes,
+                    seed=self.seed,
+                    max_points=self.max_umap_points,
+                    title=figure_title("UMAP of test embeddings", run, config),
+                    centers=centers.numpy() if trained_centers else None,
                 ),
                 figures_dir / "umap.png",
             )
+        best = self._best_epoch(trainer)
         curves = self._metrics_csv(trainer)
         if curves is not None and trainer.current_epoch > 0:  # evaluate-only runs have no curves
+            marker = None if best is None else (best[0], f"best epoch {best[0]}")
             images["training_curves"] = plots.save_figure(
-                plots.plot_training_curves(curves), figures_dir / "training_curves.png"
+                plots.plot_training_curves(
+                    curves, title=figure_title("Training curves", run, config), best=marker
+                ),
+                figures_dir / "training_curves.png",
             )
         self.images = images
-        np.savez_compressed(
-            self.output_dir / "test_embeddings.npz",
-            embeddings=embeddings,
-            labels=labels,
-            probs=results["probs"].numpy(),
-            centers=np.empty(0) if centers is None else centers.numpy(),
-        )
+        with (
+            files.atomic_path(self.output_dir / "test_embeddings.npz") as tmp,
+            tmp.open("wb") as fh,
+        ):
+            np.savez_compressed(
+                fh,
+                embeddings=embeddings,
+                labels=labels,
+                probs=results["probs"].numpy(),
+                centers=np.empty(0) if centers is None else centers.numpy(),
+            )
         rows = per_class_report(confusion, classes)
-        table = markdown_table(rows, ["class", "precision", "recall", "f1", "support"])
         write_report(
             self.output_dir,
             {k: v for k, v in metrics.items() if math.isfinite(v)},
             images,
-            title=f"{type(pl_module.model).__name__} on {trainer.datamodule.name}"  # type: ignore[union-attr]
-            if trainer.datamodule is not None
-            else "test report",
-            extra_sections={"Per-class report (test)": table},
+            title=f"{run_settings(config) or type(pl_module.model).__name__} — run {run}",
+            extra_sections={"Per-class report (test)": per_class_section(rows)},
+            run_info=self._run_info(trainer, best),
         )
         self._log(trainer, metrics, images, rows)
+
+    def _best_epoch(self, trainer: pl.Trainer) -> tuple[int, str] | None:
+        """``(epoch, "val/acc = 0.8125")`` of the checkpoint the test used; None without a fit."""
+        checkpoint = trainer.checkpoint_callback
+        curves = self._metrics_csv(trainer)
+        if not isinstance(checkpoint, ModelCheckpoint) or checkpoint.monitor is None or not curves:
+            return None
+        found = plots.best_epoch(
+            plots.read_metrics_csv(curves), checkpoint.monitor, checkpoint.mode
+        )
+        if found is None:
+            return None
+        return found[0], f"{checkpoint.monitor} = {found[1]:.4f}"
+
+    def _run_info(self, trainer: pl.Trainer, best: tuple[int, str] | None) -> dict[str, str]:
+        info = {"command": f"`{provenance.command_line()}`"}
+        overrides = provenance.job_overrides()
+        info["overrides"] = " ".join(f"`{o}`" for o in overrides) if overrides else "none"
+        info["date"] = provenance.now_text()
+        info["run folder"] = str(self.output_dir)
+        checkpoint = trainer.ckpt_path
+        if checkpoint:
+            info["checkpoint"] = self._relative(Path(checkpoint))
+        if best is not None:
+            trained = trainer.current_epoch
+            info["best epoch"] = f"{best[0]} (from 0, of {trained} trained): {best[1]}"
+        return info
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.output_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
 
     @staticmethod
     def _metrics_csv(trainer: pl.Trainer) -> Path | None:

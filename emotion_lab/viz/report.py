@@ -68,20 +68,28 @@ def write_report(
     images: Mapping[str, str | os.PathLike[str]],
     title: str,
     extra_sections: Mapping[str, str] | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``run_dir/report.md`` and return its path.
+    """Write ``run_dir/report.md`` (0644, atomically) and return its path.
 
-    ``images`` maps a caption to a PNG path (relative paths mean the working directory, as
-    everywhere in Python). Links are written relative to ``run_dir`` so the folder can be moved or
-    uploaded whole; a missing image is an error rather than a broken link.
+    Order: ``run_info`` (how the run was made: command, date, checkpoint ...) as a two-column
+    table, the metrics, the ``extra_sections``, then the figures. ``images`` maps a caption to a
+    PNG path (relative paths mean the working directory, as everywhere in Python). Links are
+    written relative to ``run_dir`` so the folder can be moved or uploaded whole; a missing image
+    is an error rather than a broken link.
     """
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"run directory not found: {root}")
     parts = [f"# {title}", ""]
+    if run_info:
+        rows = [{"": key, "value": value} for key, value in run_info.items()]
+        parts += ["## Run", "", markdown_table(rows, ["", "value"]), ""]
     if metrics:
         rows = [{"metric": key, "value": _scalar(key, value)} for key, value in metrics.items()]
         parts += ["## Metrics", "", markdown_table(rows, ["metric", "value"]), ""]
+    for heading, body in (extra_sections or {}).items():
+        parts += [f"## {heading}", "", body.rstrip(), ""]
     if images:
         parts += ["## Figures", ""]
         for name, image in images.items():
@@ -90,8 +98,5 @@ def write_report(
                 raise FileNotFoundError(f"report image {name!r} not found: {located}")
             link = Path(os.path.relpath(located.resolve(), root.resolve())).as_posix()
             parts += [f"### {name}", "", f"![{name}]({link.replace(' ', '%20')})", ""]
-    for heading, body in (extra_sections or {}).items():
-        parts += [f"## {heading}", "", body.rstrip(), ""]
     text = "\n".join(parts).rstrip() + "\n"
-
     return files.write_text(root / REPORT_NAME, text)

@@ -26,6 +26,7 @@ from emotion_lab.viz import (
     umap_2d,
     write_report,
 )
+from emotion_lab.viz.plots import best_epoch, rare_classes, umap_with_points
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -84,19 +85,24 @@ def test_confusion_matrix_rejects_bad_input() -> None:
 def test_center_distance_plot(tmp_path: Path) -> None:
     dist = np.array([[0.0, 5.0, 10.0], [5.0, 0.0, 5.0], [10.0, 5.0, 0.0]])
     fig = plot_center_distances(dist, ["a", "b", "c"])
-    assert cell_texts(fig) == [
-        "0.00",
-        "5.00",
-        "10.00",
-        "5.00",
-        "0.00",
-        "5.00",
-        "10.00",
-        "5.00",
-        "0.00",
-    ]
+    # the diagonal (each center to itself) is masked: no number, no colour
+    assert cell_texts(fig) == ["", "5.00", "10.00", "5.00", "", "5.00", "10.00", "5.00", ""]
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.mask.tolist() == np.eye(3, dtype=bool).tolist()
+    assert not fig.axes[0].patches  # no margin given, nothing outlined
     image = saved_png(fig, tmp_path / "nested" / "centers.png")
     assert image.size[0] > 300 and image.size[1] > 300
+
+
+def test_center_distance_plot_marks_pairs_inside_the_margin() -> None:
+    dist = np.array([[0.0, 2.0, 9.0], [2.0, 0.0, 7.0], [9.0, 7.0, 0.0]])
+    fig = plot_center_distances(dist, ["a", "b", "c"], margin=5.0)
+    outlined = sorted((int(p.get_y() + 0.5), int(p.get_x() + 0.5)) for p in fig.axes[0].patches)
+    assert outlined == [(0, 1), (1, 0)]  # only a-b is closer than 5
+    bar = fig.axes[1]
+    assert [line.get_ydata()[0] for line in bar.lines] == [5.0]
+    legend = fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert legend.startswith("1 pair(s) closer than the margin 5")
 
 
 # --- embeddings scatter --------------------------------------------------------------------------
@@ -108,12 +114,44 @@ def test_embedding_scatter_colours_by_class(tmp_path: Path) -> None:
     coords = rng.normal(size=(300, 2)) + labels[:, None] * 3
     fig = plot_embedding_2d(coords, labels, CLASSES, title="scatter")
     legend = fig.axes[0].get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == CLASSES[:6]
+    counts = np.bincount(labels, minlength=7)
+    assert [t.get_text() for t in legend.get_texts()] == [
+        f"{name} ({counts[i]})" for i, name in enumerate(CLASSES[:6])
+    ]
     assert fig.axes[0].collections[0].get_offsets().shape == (300, 2)
     image = saved_png(fig, tmp_path / "scatter.png")
     assert image.size[0] > image.size[1]  # legend sits right of the square plot
     with pytest.raises(ValueError, match="labels"):
         plot_embedding_2d(coords, labels + 5, CLASSES)
+
+
+def test_rare_classes_are_drawn_last_and_larger() -> None:
+    labels = np.array([0] * 100 + [1] * 100 + [2] * 3)
+    assert rare_classes(labels, 4).tolist() == [False, False, True, False]  # 3 absent: not rare
+    coords = np.random.default_rng(0).normal(size=(len(labels), 2))
+    fig = plot_embedding_2d(coords, labels, ["a", "b", "c", "d"])
+    points = fig.axes[0].collections[0]
+    drawn = points.get_array()  # class per point, in drawing order
+    assert drawn[-3:].tolist() == [2, 2, 2] and set(drawn[:-3].tolist()) == {0, 1}
+    sizes = points.get_sizes()
+    assert sizes[-1] == pytest.approx(2.5 * sizes[0])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["a (100)", "b (100)", "c (3, rare)"]
+
+
+def test_embedding_scatter_draws_labelled_centers() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 20)
+    coords = rng.normal(size=(60, 2)) + labels[:, None] * 4
+    centers = np.array([[0.0, 0.0], [4.0, 4.0], [8.0, 8.0]])
+    fig = plot_embedding_2d(coords, labels, ["a", "b", "c"], centers=centers)
+    ax = fig.axes[0]
+    marks = [c for c in ax.collections if c.get_offsets().shape == (3, 2)]
+    assert len(marks) == 1 and np.allclose(marks[0].get_offsets(), centers)
+    assert [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    assert "learned center" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="centers"):
+        plot_embedding_2d(coords, labels, ["a", "b", "c"], centers=centers[:2])
 
 
 def test_subsample_indices_are_deterministic_sorted_and_unique() -> None:
@@ -138,6 +176,12 @@ def test_umap_projection_and_plot(tmp_path: Path) -> None:
     assert np.mean(labels[indices][d.argmin(1)] == labels[indices]) > 0.95
     fig = plot_embedding_umap(x, labels, ["a", "b", "c", "d"], max_points=200)
     saved_png(fig, tmp_path / "umap.png")
+    # a class's center lands among that class's samples
+    means = np.stack([x[labels == k].mean(0) for k in range(4)])
+    coords, indices, placed = umap_with_points(x, means, seed=0, max_points=200)
+    for k in range(4):
+        nearest = np.linalg.norm(coords - placed[k], axis=1).argmin()
+        assert labels[indices][nearest] == k
 
 
 # --- training curves -----------------------------------------------------------------------------
@@ -227,6 +271,46 @@ def test_training_curves_report_bad_files(tmp_path: Path) -> None:
         training_series([{"val/loss": 1.0}])
 
 
+def test_training_curves_show_loss_terms_learning_rate_and_best_epoch() -> None:
+    rows: list[dict[str, float]] = []
+    for epoch in range(3):
+        rows.append({"step": 4 * epoch, "lr-Adam": 0.1 / 10**epoch})  # LR monitor: no epoch
+        rows.append(
+            {
+                "epoch": epoch,
+                "step": 4 * epoch + 3,
+                "val/loss": 2.0,
+                "val/ce": 1.5,
+                "val/acc": [0.3, 0.6, 0.6][epoch],
+            }
+        )
+        rows.append(
+            {
+                "epoch": epoch,
+                "step": 4 * epoch + 3,
+                "train/loss": 2.5,
+                "train/ce": 1.4,
+                "train/center": 11.0 - epoch,
+                "train/intra": 10.0,
+                "train/inter": 1.0,
+            }
+        )
+    series = training_series(rows)
+    np.testing.assert_array_equal(series["lr"][0], [0, 1, 2])
+    np.testing.assert_allclose(series["lr"][1], [0.1, 0.01, 0.001])
+    assert best_epoch(rows, "val/acc", "max") == (1, 0.6)  # ties: the first, as checkpoints keep
+    assert best_epoch(rows, "val/loss", "min") == (0, 2.0)
+    assert best_epoch(rows, "val/f1") is None
+    fig = plot_training_curves(rows, title="run", best=(1, "best epoch 1"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "center terms (train)", "accuracy", "learning rate"]
+    loss_labels = [line.get_label() for line in fig.axes[0].lines]
+    assert loss_labels == ["train total", "val total", "train CE", "val CE", "best epoch 1"]
+    for ax in fig.axes:  # the kept checkpoint's epoch on every panel
+        assert ax.lines[-1].get_xdata()[0] == 1
+    assert fig.axes[3].get_yscale() == "log"  # three decades of learning rate
+
+
 # --- saving --------------------------------------------------------------------------------------
 
 
@@ -286,6 +370,22 @@ def test_write_report(tmp_path: Path) -> None:
     assert "![Center distances](figures/centers.png)" in text
     assert "## Per-class report\n\n| class | f1 |" in text
     assert sorted(p.name for p in run.iterdir()) == ["figures", "report.md"]
+
+
+def test_write_report_puts_the_run_first_and_tables_before_figures(tmp_path: Path) -> None:
+    figure = save_figure(plot_center_distances(np.eye(2), ["a", "b"]), tmp_path / "f.png")
+    text = write_report(
+        tmp_path,
+        {"test/acc": 0.5},
+        {"centers": figure},
+        title="t",
+        extra_sections={"Per-class": "| x |"},
+        run_info={"command": "`python -m emotion_lab.train a=1`", "best epoch": 3},
+    ).read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Run", "## Metrics", "## Per-class", "## Figures"]
+    assert "| command | `python -m emotion_lab.train a=1` |" in text
+    assert "| best epoch | 3 |" in text
 
 
 def test_write_report_rejects_missing_images_and_non_scalars(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""Figure titles that say which run a picture belongs to and what was trained.
+
+A PNG travels alone (W&B panels, a slide, a chat message), so its title carries the run, the
+model and the settings that tell runs apart, read from the run's resolved config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["figure_title", "run_settings"]
+
+
+def _get(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _number(value: Any) -> str:
+    return (
+        f"{value:g}"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
+def run_settings(config: Mapping[str, Any] | None) -> str:
+    """``vire_cnn on synthetic · CE + 0.1·center (margin 5, λ 1) · Adam lr 0.002 · seed 42``;
+    parts the config lacks are left out (an empty string for no config)."""
+    if not config:
+        return ""
+    parts = []
+    model, data = _get(config, "model.name"), _get(config, "data.name")
+    if model or data:
+        parts.append(" on ".join(str(p) for p in (model, data) if p))
+    beta = _get(config, "loss.beta")
+    if _get(config, "loss.use_centers") and isinstance(beta, int | float) and beta > 0:
+        loss = f"CE + {_number(beta)}·center"
+        if _get(config, "loss.center_form") == "margin":
+            loss += f" (margin {_number(_get(config, 'loss.margin'))}"
+            loss += f", λ {_number(_get(config, 'loss.lambda_'))})"
+        parts.append(loss)
+    elif _get(config, "loss") is not None:
+        parts.append("CE")
+    target, lr = _get(config, "optimizer._target_"), _get(config, "optimizer.lr")
+    if target:
+        parts.append(str(target).rsplit(".", 1)[-1] + (f" lr {_number(lr)}" if lr else ""))
+    if _get(config, "seed") is not None:
+        parts.append(f"seed {config['seed']}")
+    return " · ".join(parts)
+
+
+def figure_title(what: str, run: str, config: Mapping[str, Any] | None) -> str:
+    """``what — run <run>`` over the settings line (two lines, the second omitted if empty)."""
+    settings = run_settings(config)
+    head = f"{what} — run {run}" if run else what
+    return f"{head}\n{settings}" if settings else head
