@@ -69,12 +69,14 @@ class WandbMedia(pl.Callback):
         self,
         max_predictions: int = 200,
         max_embeddings: int = 2000,
+        max_embedding_dims: int = 64,
         max_curve_points: int = 200,
         thumbnail_px: int = 64,
         seed: int = 0,
     ) -> None:
         self.max_predictions = max_predictions
         self.max_embeddings = max_embeddings
+        self.max_embedding_dims = max_embedding_dims
         self.max_curve_points = max_curve_points
         self.thumbnail_px = thumbnail_px
         self.seed = seed
@@ -170,12 +172,22 @@ class WandbMedia(pl.Callback):
         return out
 
     def _embeddings(self, embeddings: np.ndarray, true: list[str], predicted: list[str]) -> Any:
-        """Up to ``max_embeddings`` rows (a seeded sample) in the layout W&B's projector reads."""
+        """Up to ``max_embeddings`` rows (a seeded sample) in the layout W&B's projector reads;
+        wider embeddings are PCA-projected to ``max_embedding_dims`` (the projector's own PCA,
+        UMAP and t-SNE then run on a table of a few MB, not of hundreds)."""
         import wandb
+        from sklearn.decomposition import PCA
 
         rows = np.arange(len(true))
         if len(rows) > self.max_embeddings:
             rng = np.random.default_rng(self.seed)
             rows = np.sort(rng.choice(rows, self.max_embeddings, replace=False))
-        data = [[int(i), true[i], predicted[i], embeddings[i].astype(float).tolist()] for i in rows]
+        vectors = embeddings[rows].astype(np.float64)
+        dims = min(self.max_embedding_dims, len(rows))
+        if vectors.shape[1] > self.max_embedding_dims and dims > 0:
+            vectors = PCA(n_components=dims, random_state=self.seed).fit_transform(vectors)
+        data = [
+            [int(i), true[i], predicted[i], np.round(v, 5).tolist()]
+            for i, v in zip(rows, vectors, strict=True)
+        ]
         return wandb.Table(columns=["index", "true", "predicted", "embedding"], data=data)

@@ -115,3 +115,18 @@ def test_without_a_wandb_logger_the_media_callback_gathers_nothing() -> None:
     media = WandbMedia()
     media.on_test_end(trainer, NoGather())  # type: ignore[arg-type]
     assert media.logged == []
+
+
+@pytest.mark.parametrize(
+    ("choice", "loggers"),
+    [
+        ("default", {"wandb", "csv"}),
+        ("tensorboard", {"tensorboard", "csv"}),
+        ("many_loggers", {"wandb", "tensorboard", "csv"}),
+    ],
+)
+def test_logger_choices_build_the_loggers_they_name(
+    tmp_path: Path, choice: str, loggers: set[str]
+) -> None:
+    cfg = _cfg(tmp_path, f"logger={choice}")
+    assert {name for name, node in cfg.logger.items() if node is not None} == loggers
