@@ -131,6 +131,8 @@ def build_wandb_logger(
     if notes:
         kwargs["notes"] = "\n".join(notes)
     logger: WandbLogger = instantiate(logger_cfg, **kwargs)
+    if logger._wandb_init.get("anonymous") is None:  # Lightning passes None; W&B warns of it
+        logger._wandb_init.pop("anonymous", None)
     logger.log_hyperparams(hyperparams)
     experiment = logger.experiment  # a no-op stand-in on ranks other than 0
     summary = "max" if cfg.objective.direction == "maximize" else "min"
