@@ -227,7 +227,12 @@ def execute(cfg: DictConfig) -> float:
             rows[key] = f"{iv.mean:.4f} ± {iv.half_width:.4f}  (std {iv.std:.4f}, n={iv.n})"
         print_summary(rows | {"runs": str(output_dir / "repeats.csv")}, _title(runs, seeds))
     how = str(OmegaConf.select(cfg, "objective.aggregate", default="mean"))
-    return aggregate_objective(summary["objective"], how, str(cfg.objective.direction))
+    value = aggregate_objective(summary["objective"], how, str(cfg.objective.direction))
+    if seeds is None:
+        return value
+    from hydra_plugins.emotion_lab_sweeper.contract import RepeatedValue  # leaderboard: ± CI
+
+    return RepeatedValue(value, summary["objective"])
 
 
 def _single(cfg: DictConfig, run: PlannedRun, output_dir: Path) -> float:

@@ -158,8 +158,8 @@ PRUNING_BENCH_FIXED = (
 )
 # The default study's pruner scaled from its 4 epochs to 20: floor and median from the 5th epoch.
 PRUNING_BENCH_SWEEP = (
-    "hydra.sweeper.pruner_kwargs.grace=5",
-    "hydra.sweeper.pruner_kwargs.median.n_warmup_steps=4",
+    "hydra.sweeper.floor_grace=5",
+    "hydra.sweeper.pruners.median.n_warmup_steps=4",
 )
 
 

@@ -4,17 +4,21 @@ It does nothing outside an Optuna sweep (``storage`` is None). Inside one, rank 
 monitored metric after every validation run, asks the study's pruner, and on "prune" marks the
 trial in the storage and stops training; the sweeper then records the trial as PRUNED with its
 last reported value. Other DDP ranks follow rank 0's decision so that all stop together.
+
+Every run builds this callback, so it imports Optuna (through :mod:`.trial_link`) only inside a
+sweep: a plain ``python -m emotion_lab.train`` never loads it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR, FIT_END_ATTR, TrialLink, link_from
+if TYPE_CHECKING:
+    from emotion_lab.sweep.trial_link import TrialLink
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,8 @@ class OptunaPruningCallback(Callback):
         self._started = False
         self._warned_missing = False
         if storage is not None and (study_name is None or trial_number is None):
+            from emotion_lab.sweep.trial_link import link_from
+
             link_from(storage, study_name, trial_number)  # raises the explanatory error
 
     @property
@@ -65,6 +71,8 @@ class OptunaPruningCallback(Callback):
 
     def _get_link(self) -> TrialLink:
         if self._link is None:
+            from emotion_lab.sweep.trial_link import link_from
+
             link = link_from(self.storage, self.study_name, self.trial_number)
             assert link is not None
             self._link = link
@@ -73,6 +81,8 @@ class OptunaPruningCallback(Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
         if self.enabled and not self._started and trainer.is_global_zero:
             self._started = True
+            from emotion_lab.sweep.trial_link import FIRST_STEP_ATTR
+
             link = self._get_link()
             link.mark_time(FIRST_STEP_ATTR)
             planned = planned_validations(trainer)
@@ -114,4 +124,6 @@ class OptunaPruningCallback(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.enabled and trainer.is_global_zero:
+            from emotion_lab.sweep.trial_link import FIT_END_ATTR
+
             self._get_link().mark_time(FIT_END_ATTR)

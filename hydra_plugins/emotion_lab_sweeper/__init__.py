@@ -3,7 +3,11 @@
 Hydra only instantiates plugin classes defined in modules it scans under ``hydra_plugins``, and
 it imports every such module at start-up, for every run, except those whose name starts with a
 single ``_``. So the classes here only forward to the implementations in this package's
-``_``-prefixed modules, importing them (and Optuna/Hyperopt) on first use.
+``_``-prefixed modules, importing them (and Optuna/Hyperopt) on first use, and the module body
+only stores the plugin's structured configs in Hydra's ConfigStore: ``hydra/sweeper=
+emotion_lab_optuna`` or ``emotion_lab_hyperopt``, ``hydra/launcher=process`` or the SLURM schema.
+Hydra's scan re-runs this body whenever it rebuilds its plugin registry, so the configs are back
+after Hydra's test fixtures reset its state. A trial's job uses :mod:`.contract`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,23 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from hydra_plugins.emotion_lab_sweeper import _slurm_config
-from hydra_plugins.emotion_lab_sweeper._naming import register_resolvers
+from hydra_plugins.emotion_lab_sweeper import _config, _process_config, _slurm_config
 
-register_resolvers()
+_config.register()
 _slurm_config.register()
+_process_config.register()
+
+_PRUNERS = ("MedianPruner", "FloorPruner")  # ``_target_``s of the pruners catalogue
+
+
+def __getattr__(name: str) -> Any:
+    """Our Optuna pruners, importable as ``hydra_plugins.emotion_lab_sweeper.<name>`` (so that a
+    ``_target_`` needs no private module path) without importing Optuna at start-up."""
+    if name in _PRUNERS:
+        from hydra_plugins.emotion_lab_sweeper import _optuna_algos
+
+        return getattr(_optuna_algos, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _implementation(module: str, name: str, kwargs: dict[str, Any]) -> Any:
@@ -37,9 +53,7 @@ class _ForwardingSweeper(Sweeper):
     _impl: tuple[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
-        from hydra_plugins.emotion_lab_sweeper._base import (
-            reported,  # bad settings: one line, exit 2
-        )
+        from hydra_plugins.emotion_lab_sweeper._base import reported  # bad settings: one line
 
         with reported():
             self.impl = _implementation(*self._impl, kwargs)
@@ -47,7 +61,10 @@ class _ForwardingSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        from hydra_plugins.emotion_lab_sweeper._base import reported
+
+        with reported():
+            self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
         from hydra_plugins.emotion_lab_sweeper._base import reported
@@ -57,13 +74,13 @@ class _ForwardingSweeper(Sweeper):
 
 
 class OptunaSweeper(_ForwardingSweeper):
-    """``hydra/sweeper=optuna``: see ``_optuna_sweeper``."""
+    """``hydra/sweeper=emotion_lab_optuna``: see ``_optuna_sweeper``."""
 
     _impl = ("optuna_sweeper", "OptunaSweeper")
 
 
 class HyperoptSweeper(_ForwardingSweeper):
-    """``hydra/sweeper=hyperopt``: see ``_hyperopt_sweeper``."""
+    """``hydra/sweeper=emotion_lab_hyperopt``: see ``_hyperopt_sweeper``."""
 
     _impl = ("hyperopt_sweeper", "HyperoptSweeper")
 

@@ -23,16 +23,20 @@ from types import FrameType
 from typing import Any, ClassVar
 
 import yaml
+from hydra.errors import InstantiationException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf, read_write
 
-from emotion_lab.errors import ConfigError
-from emotion_lab.validation import check_value
+from emotion_lab import files
+from hydra_plugins.emotion_lab_sweeper._config import SweeperConf
 from hydra_plugins.emotion_lab_sweeper._entry import config_location_args, python_command
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._job_process import child_pids, is_job_process, signal_pids
 from hydra_plugins.emotion_lab_sweeper._jobs import make_launcher
+from hydra_plugins.emotion_lab_sweeper._naming import default_study_name
 from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
     FAIL,
@@ -58,7 +62,8 @@ _CLAIM_LOCK = ".study.lock"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _JOB_GRACE_S = 10.0  # interrupted jobs get this long to stop before SIGKILL
 _MAX_SPACE_CHECKS = 64  # configs composed to check the space before the first trial
-EXIT_ABORTED, EXIT_INTERRUPTED = 1, 130
+EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_BAD_SETTING = 1, 130, 2
+DEBUG_ENV = "EMOTION_LAB_DEBUG"  # set: bad settings keep their traceback too
 
 
 class SweepAborted(RuntimeError):
@@ -73,22 +78,35 @@ class SweepInterrupted(RuntimeError):
 def reported() -> Iterator[None]:
     """How a sweep ends on the console, for Hydra's entry point.
 
-    Bad input: one line, exit 2. Failure budget spent: one line, exit 1. Stopped by a signal:
-    one line, exit 130. Anything else is a bug and keeps its traceback.
+    Bad setting (:class:`SweepConfigError`, or a ``ValueError`` a launcher's constructor raised
+    while Hydra built it): one line, exit 2. Failure budget spent: one line, exit 1. Stopped by a
+    signal: one line, exit 130. Anything else is a bug and keeps its traceback.
     """
-    from emotion_lab.cli import exit_on_user_error, one_line
-
     try:
         yield
     except SweepAborted as exc:
-        print(one_line(exc), file=sys.stderr, flush=True)
-        sys.exit(EXIT_ABORTED)
+        _exit(f"error: {exc}", EXIT_ABORTED)
     except SweepInterrupted as exc:
-        print(" ".join(str(exc).split()), file=sys.stderr, flush=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit(str(exc), EXIT_INTERRUPTED)
     except Exception as exc:
-        exit_on_user_error(exc)
-        raise
+        bad = _bad_setting(exc)
+        if bad is None or os.environ.get(DEBUG_ENV):
+            raise
+        _exit(f"error: {bad}", EXIT_BAD_SETTING)
+
+
+def _bad_setting(exc: BaseException) -> BaseException | None:
+    if isinstance(exc, SweepConfigError):
+        return exc
+    cause: BaseException = exc
+    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    return cause if cause is not exc and isinstance(cause, ValueError) else None
+
+
+def _exit(message: str, code: int) -> None:
+    print(" ".join(message.split()), file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 class SweeperBase(Sweeper):
@@ -110,8 +128,14 @@ class SweeperBase(Sweeper):
         min_trials_for_failure_rate: int = 3,
         sampler: str = "tpe",
         sampler_kwargs: Mapping[str, Any] | None = None,
+        samplers: Mapping[str, Any] | None = None,
         pruner: str = "none",
         pruner_kwargs: Mapping[str, Any] | None = None,
+        pruners: Mapping[str, Any] | None = None,
+        floor: float | None = None,
+        floor_grace: int = 1,
+        trial_key: str | None = None,
+        value_check: str | None = None,
     ) -> None:
         super().__init__()
         self.params = _plain(params) or {}
@@ -119,28 +143,40 @@ class SweeperBase(Sweeper):
         self.n_jobs = _positive_int("n_jobs", n_jobs)
         direction = str(direction).lower()
         if direction not in DIRECTIONS:
-            raise ConfigError(f"hydra.sweeper.direction: '{direction}' is not one of {DIRECTIONS}")
+            raise SweepConfigError(
+                f"hydra.sweeper.direction: '{direction}' is not one of {DIRECTIONS}"
+            )
         self.direction = direction
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError(f"hydra.sweeper.seed: expected an integer or null, got {seed!r}")
+            raise SweepConfigError(f"hydra.sweeper.seed: expected an integer or null, got {seed!r}")
         self.seed = seed
         self.study_name = None if study_name in (None, "") else str(study_name)
         self.storage = storage
         if isinstance(max_failure_rate, bool) or not isinstance(max_failure_rate, int | float):
-            raise ConfigError(
+            raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate: expected a number, got {max_failure_rate!r}"
             )
         rate = float(max_failure_rate)
         if not 0.0 <= rate <= 1.0:
-            raise ConfigError(f"hydra.sweeper.max_failure_rate must be in [0, 1], got {rate}")
+            raise SweepConfigError(f"hydra.sweeper.max_failure_rate must be in [0, 1], got {rate}")
         self.max_failure_rate = rate
         self.min_trials_for_failure_rate = _positive_int(
             "min_trials_for_failure_rate", min_trials_for_failure_rate
         )
         self.sampler = str(sampler)
         self.sampler_kwargs = _plain(sampler_kwargs) or {}
+        self.sampler_node = _selected("sampler", self.sampler, samplers, self.sampler_kwargs)
         self.pruner = str(pruner)
         self.pruner_kwargs = _plain(pruner_kwargs) or {}
+        if pruners is None:
+            pruners = SweeperConf().pruners
+        self.pruner_node = _selected("pruner", self.pruner, pruners, self.pruner_kwargs)
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int | float)):
+            raise SweepConfigError(f"hydra.sweeper.floor: expected a number or null, got {floor!r}")
+        self.floor = None if floor is None else float(floor)
+        self.floor_grace = _positive_int("floor_grace", floor_grace)
+        self.trial_key = trial_key or None
+        self.value_check = _value_check(value_check)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -154,12 +190,21 @@ class SweeperBase(Sweeper):
     ) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        self.name_study(config)
         self.launcher = make_launcher(
             hydra_context=hydra_context,
             task_function=task_function,
             config=config,
             n_jobs=self.n_jobs,
         )
+
+    def name_study(self, config: DictConfig) -> None:
+        """Give a study without ``study_name`` its default name, in ``config`` too, before
+        anything resolves a sweep folder that names it (see ``_naming``)."""
+        if self.study_name is None:
+            self.study_name = default_study_name(config.hydra, self.trial_key)
+        with read_write(config.hydra):
+            config.hydra.sweeper.study_name = self.study_name
 
     @property
     def sweep_dir(self) -> Path:
@@ -181,7 +226,7 @@ class SweeperBase(Sweeper):
         assert self.hydra_context is not None
         space = parse_search_space(self.params, arguments, self.hydra_context.config_loader)
         if not space.dimensions:
-            raise ConfigError(
+            raise SweepConfigError(
                 "nothing to search: set hydra.sweeper.params or give sweep overrides such as "
                 "'optimizer.lr=tag(log,interval(1e-4,1e-1))'"
             )
@@ -196,11 +241,11 @@ class SweeperBase(Sweeper):
         """
         assert self.hydra_context is not None and self.config is not None
         for dim in space.dimensions:  # values a trial would refuse: lr <= 0, max_epochs=0...
-            for value in _probe_values(dim, ends=True):
+            for value in _probe_values(dim, ends=True) if self.value_check else ():
                 try:
-                    check_value(dim.name, value)
-                except ConfigError as exc:
-                    raise ConfigError(f"{dim.where}: {exc}") from None
+                    self.value_check(dim.name, value)
+                except ValueError as exc:
+                    raise SweepConfigError(f"{dim.where}: {exc}") from None
         base = {d.name: _probe_values(d)[0] for d in space.dimensions}
         points: list[tuple[dict[str, Any], Dimension | None]] = [(base, None)]
         for dim in space.dimensions:
@@ -215,7 +260,7 @@ class SweeperBase(Sweeper):
                 where = varied.where if varied is not None else self._culprit(space, params)
                 message = " ".join(str(exc).split()) or type(exc).__name__
                 message = message.split(" Config search path:")[0]  # Hydra's long tail
-                raise ConfigError(f"{where}: {message}") from None
+                raise SweepConfigError(f"{where}: {message}") from None
 
     def _culprit(self, space: SearchSpace, params: Mapping[str, Any]) -> str:
         """The first override that a composition fails on, adding them one at a time."""
@@ -251,15 +296,15 @@ class SweeperBase(Sweeper):
                         f"the {theirs['sweeper']} study '{theirs['study_name']}', not the "
                         f"{mine['sweeper']} study '{mine['study_name']}'"
                     )
-                    raise ConfigError(
+                    raise SweepConfigError(
                         f"hydra.sweep.dir={self.sweep_dir}: this folder holds another study "
                         f"({what}); resume it with its own settings, or choose another "
                         "hydra.sweep.dir for a new study"
                     )
                 return
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(yaml.safe_dump({**mine, "definition": definition}, sort_keys=False))
-            os.replace(tmp, path)
+            files.write_text(
+                path, yaml.safe_dump({**mine, "definition": definition}, sort_keys=False)
+            )
 
     def prepare_sweep_dir(self) -> None:
         assert self.config is not None
@@ -269,16 +314,22 @@ class SweeperBase(Sweeper):
     def trial_overrides(
         self, space: SearchSpace, params: Mapping[str, Any], number: int, storage_url: str | None
     ) -> list[str]:
-        """The trial's parameters plus the ``trial.*`` keys train.py uses for W&B and pruning."""
-        storage = "null" if storage_url is None else quote(storage_url)
-        return [
-            *space.overrides(params),
-            f"hydra.sweeper.study_name={quote(self.resolved_study_name)}",
-            f"++trial.number={number}",
-            f"++trial.study_name={quote(self.resolved_study_name)}",
-            f"++trial.storage={storage}",
-            f"++trial.sweeper={self.kind}",
-        ]
+        """The trial's parameters, the study name, and the ``trial_key`` node when one is set.
+
+        The job reaches its Optuna trial (pruning) through the ``trial_key`` node's
+        ``storage``, ``study_name`` and ``number``.
+        """
+        name = quote(self.resolved_study_name)
+        overrides = [*space.overrides(params), f"hydra.sweeper.study_name={name}"]
+        if self.trial_key is not None:
+            storage = "null" if storage_url is None else quote(storage_url)
+            overrides += [
+                f"++{self.trial_key}.number={number}",
+                f"++{self.trial_key}.study_name={name}",
+                f"++{self.trial_key}.storage={storage}",
+                f"++{self.trial_key}.sweeper={self.kind}",
+            ]
+        return overrides
 
     def rerun_command(self) -> list[str]:
         """Command prefix that re-runs one trial as a plain (non-sweep) run."""
@@ -433,7 +484,7 @@ def seed_for(seed: int | None, n_existing: int) -> int | None:
 
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"hydra.sweeper.{key} must be a positive integer, got {value!r}")
+        raise SweepConfigError(f"hydra.sweeper.{key} must be a positive integer, got {value!r}")
     return value
 
 
@@ -445,6 +496,32 @@ def _probe_values(dim: Dimension, ends: bool = False) -> list[Any]:
     assert dim.low is not None and dim.high is not None
     cast = int if dim.kind is Kind.INT else float
     return [cast(dim.low), cast(dim.high)] if ends else [cast(dim.low)]
+
+
+def _selected(
+    what: str, name: str, catalogue: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``_target_`` node of catalogue entry ``name`` with ``options`` on top."""
+    entries = _plain(catalogue) or {}
+    node = entries.get(name)
+    if not isinstance(node, Mapping) or "_target_" not in node:
+        known = sorted(k for k, v in entries.items() if isinstance(v, Mapping))
+        raise SweepConfigError(
+            f"hydra.sweeper.{what}: '{name}' is not one of {known} "
+            f"(hydra.sweeper.{what}s holds their _target_ nodes)"
+        )
+    return {**node, **options}
+
+
+def _value_check(path: str | None) -> Any:
+    if not path:
+        return None
+    try:
+        return get_method(str(path))
+    except Exception as exc:
+        raise SweepConfigError(
+            f"hydra.sweeper.value_check: cannot import {path!r} ({exc})"
+        ) from None
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
+import inspect
 import logging
 import math
 import os
@@ -27,11 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import hyperopt
+from hydra.utils import get_method, instantiate
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
 
-from emotion_lab.errors import ConfigError
+from emotion_lab import files
 from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
+from hydra_plugins.emotion_lab_sweeper._config import HyperoptSweeperConf
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
 from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
@@ -47,7 +50,6 @@ logging.getLogger("hyperopt").setLevel(logging.WARNING)
 
 TRIALS_FILE = "hyperopt_trials.pkl"
 LOCK_FILE = ".hyperopt.lock"
-SAMPLERS = ("tpe", "random")
 INTERRUPTED_KEY = "interrupted"  # in a trial's result: why it was interrupted
 REQUEUED_KEY = "requeued"  # in an interrupted trial's result: its configuration ran again
 
@@ -104,15 +106,13 @@ class HyperoptSweeper(SweeperBase):
     def __init__(self, *, pruner: str = "none", baseline: bool = False, **kwargs: Any) -> None:
         storage = kwargs.pop("storage", None)
         if storage is not None:
-            raise ConfigError(
+            raise SweepConfigError(
                 "hydra.sweeper.storage: Hyperopt keeps its trials in the sweep folder "
                 f"({TRIALS_FILE}); a shared storage would need MongoDB, which is out of scope"
             )
+        kwargs.setdefault("samplers", HyperoptSweeperConf().samplers)
         super().__init__(pruner=pruner, **kwargs)
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(
-                f"hydra.sweeper.sampler: Hyperopt offers {SAMPLERS}, not '{self.sampler}'"
-            )
+        self.algo = self._algo()
         if self.pruner != "none":
             log.warning(f"hydra.sweeper.pruner={self.pruner}: Hyperopt cannot prune; ignored")
         if baseline:
@@ -120,27 +120,28 @@ class HyperoptSweeper(SweeperBase):
         self._lock = threading.Lock()
 
     def _algo(self) -> Callable[..., Any]:
-        opts = dict(self.sampler_kwargs)
-        if self.sampler == "random":
-            if opts:
-                raise ConfigError(f"hydra.sweeper.sampler_kwargs: random takes no options {opts}")
-            return hyperopt.rand.suggest
-        if "n_startup_trials" in opts:
-            opts["n_startup_jobs"] = opts.pop("n_startup_trials")
-        unknown = set(opts) - {"n_startup_jobs", "n_EI_candidates", "gamma", "prior_weight"}
+        """The suggest function of the sampler node, its options bound (``_partial_``)."""
+        node = dict(self.sampler_node)
+        if "n_startup_trials" in node:  # Optuna's name for it, so one study file serves both
+            node["n_startup_jobs"] = node.pop("n_startup_trials")
+        target = str(node.get("_target_"))
+        try:
+            accepted = inspect.signature(get_method(target)).parameters
+        except Exception as exc:
+            raise SweepConfigError(
+                f"hydra.sweeper.sampler: cannot import {target!r} ({exc})"
+            ) from None
+        unknown = sorted(set(node) - {"_target_", "_partial_"} - set(accepted))
         if unknown:
-            raise ConfigError(
-                f"hydra.sweeper.sampler_kwargs: unknown TPE options {sorted(unknown)}"
-            )
-        opts.setdefault("n_startup_jobs", 10)
-        return functools.partial(hyperopt.tpe.suggest, verbose=False, **opts)
+            raise SweepConfigError(f"hydra.sweeper.sampler_kwargs: {target} takes no {unknown}")
+        return instantiate({**node, "_partial_": True})
 
     def sweep(self, arguments: list[str]) -> list[TrialRecord]:
         space = self.parse_space(arguments)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self.sweep_dir / LOCK_FILE, blocking=False) as locked:
             if not locked:
-                raise ConfigError(
+                raise SweepConfigError(
                     f"another Hyperopt sweep is running in {self.sweep_dir}: Hyperopt's trials "
                     "cannot be shared between processes without MongoDB (out of scope); use "
                     "hydra/sweeper=optuna for several workers"
@@ -160,7 +161,7 @@ class _Run:
         self.space = space
         self.nodes, self.decoders = to_hyperopt_space(space)
         self.domain = Domain(lambda _: 0.0, self.nodes)  # objective unused: jobs run via Hydra
-        self.algo = sweeper._algo()
+        self.algo = sweeper.algo
         self.path = sweeper.sweep_dir / TRIALS_FILE
         self.trials = self._load()
 
@@ -176,7 +177,7 @@ class _Run:
         stored = trials.attachments.get("emotion_lab.definition")
         changes = describe_changes(stored, definition) if stored is not None else ""
         if changes:
-            raise ConfigError(
+            raise SweepConfigError(
                 f"{self.path}: this folder holds a Hyperopt study with other settings "
                 f"({changes}); choose another hydra.sweep.dir for a new study"
             )
@@ -188,12 +189,7 @@ class _Run:
 
     def _save(self, trials: Trials | None = None) -> None:
         trials = trials or self.trials
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(trials, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        files.write_bytes(self.path, pickle.dumps(trials), durable=True)
 
     # -- the loop ------------------------------------------------------------------------
     def execute(self) -> list[TrialRecord]:
@@ -318,6 +314,8 @@ class _Run:
         assert outcome.value is not None
         log.info(f"trial {tid} finished: {outcome.value:.6g}")
         loss = hyperopt_loss(outcome.value, self.sw.direction)
+        if outcome.samples:
+            base["samples"] = list(outcome.samples)
         return {"status": STATUS_OK, "loss": loss, "value": outcome.value, **base}
 
     def _finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
@@ -358,6 +356,7 @@ class _Run:
                     error=result.get("error"),
                     duplicate_of=result.get("duplicate_of"),
                     overrides=self.space.overrides(params),
+                    samples=result.get("samples"),
                 )
             )
         return out

@@ -39,6 +39,7 @@ class JobOutcome:
     started: float
     finished: float
     interrupted: bool = False
+    samples: tuple[float, ...] | None = None  # the runs a RepeatedValue aggregates
 
     @property
     def duration_s(self) -> float:
@@ -121,4 +122,5 @@ def launch_one(launcher: Launcher, overrides: Sequence[str], job_num: int) -> Jo
         )
     value, error, tb = objective_of(ret)
     interrupted = isinstance(ret._return_value, JobInterrupted)
-    return JobOutcome(value, error, tb, run_dir_of(ret), started, time.time(), interrupted)
+    samples = getattr(ret._return_value, "samples", None) if error is None else None
+    return JobOutcome(value, error, tb, run_dir_of(ret), started, time.time(), interrupted, samples)

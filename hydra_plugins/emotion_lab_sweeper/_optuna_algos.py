@@ -1,15 +1,11 @@
-"""Optuna samplers and pruners built from the sweeper's plain config (name + keyword options).
+"""Optuna samplers and pruners built from their ``_target_`` nodes, and our two pruners.
 
-Pruners are rebuilt inside each trial's job from the spec stored on the study, because the job
-may run in another process or on another machine than the sweeper.
-
-``pruner_kwargs`` holds three kinds of keys:
-
-- ``floor`` and ``grace``: the floor rule, composed with any pruner but ``none``
-  (:class:`FloorPruner`);
-- a pruner's name with a map (``median: {n_warmup_steps: 1}``, ``asha: {...}``): options used
-  only when that pruner is selected, so ``hydra.sweeper.pruner=asha`` switches with one override;
-- any other key: an option of the selected pruner (``n_startup_trials: 4``).
+The sweeper picks a node from its ``samplers`` / ``pruners`` catalogue (``_config``); here it
+becomes an object. Samplers are rebuilt for every proposal with a per-trial seed (and the grid's
+points for a ``GridSampler``). Pruners are rebuilt inside each trial's job from the spec stored on
+the study, because the job may run in another process or on another machine than the sweeper.
+The floor rule (``floor``, ``floor_grace``) wraps any pruner but ``NopPruner``, so that
+``hydra.sweeper.pruner=none`` switches every pruning off with one override.
 """
 
 from __future__ import annotations
@@ -20,41 +16,62 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-SAMPLERS = ("tpe", "random", "cmaes", "grid")
-PRUNERS = ("none", "median", "hyperband", "asha")
-FLOOR_KEYS = ("floor", "grace")
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 
 
 def build_sampler(
-    name: str,
+    node: Mapping[str, Any],
     seed: int | None,
-    options: Mapping[str, Any] | None = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """Sampler ``name`` seeded with ``seed``; ``grid`` is the value lists for ``grid``."""
-    kwargs = dict(options or {})
+    """The sampler of ``node`` seeded with ``seed``; a grid sampler also gets ``grid``."""
+    cls = target_class(node, "sampler", optuna.samplers.BaseSampler)
+    extra: dict[str, Any] = {"seed": seed}
+    if issubclass(cls, optuna.samplers.GridSampler):
+        assert grid is not None
+        extra["search_space"] = {k: list(v) for k, v in grid.items()}
+    if issubclass(cls, optuna.samplers.CmaEsSampler):
+        try:
+            import cmaes  # noqa: F401  (optuna imports it lazily, with a vaguer error)
+        except ImportError:
+            raise SweepConfigError(
+                "hydra.sweeper.sampler: CmaEsSampler needs the 'cmaes' package (pip install cmaes)"
+            ) from None
+    return _instantiate(node, "sampler_kwargs", **extra)
+
+
+def is_grid(node: Mapping[str, Any]) -> bool:
+    return issubclass(target_class(node, "sampler", object), optuna.samplers.GridSampler)
+
+
+def target_class(node: Mapping[str, Any], what: str, base: type) -> type:
+    """The class ``node['_target_']`` names, which must be a ``base``."""
+    target = node.get("_target_")
     try:
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, **kwargs)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed, **kwargs)
-        if name == "cmaes":
-            try:
-                import cmaes  # noqa: F401  (optuna imports it lazily, with a vaguer error)
-            except ImportError:
-                raise ValueError(
-                    "hydra.sweeper.sampler=cmaes needs the 'cmaes' package (pip install cmaes)"
-                ) from None
-            return optuna.samplers.CmaEsSampler(seed=seed, **kwargs)
-        if name == "grid":
-            assert grid is not None
-            return optuna.samplers.GridSampler(dict(grid), seed=seed, **kwargs)
-    except TypeError as exc:
-        raise ValueError(f"hydra.sweeper.sampler_kwargs: {exc}") from None
-    raise ValueError(f"hydra.sweeper.sampler: '{name}' is not one of {list(SAMPLERS)}")
+        cls = get_class(str(target))
+    except Exception as exc:
+        raise SweepConfigError(f"hydra.sweeper.{what}: cannot import {target!r} ({exc})") from None
+    if not issubclass(cls, base):
+        raise SweepConfigError(
+            f"hydra.sweeper.{what}: {target} is not a {base.__module__}.{base.__qualname__}"
+        )
+    return cls
+
+
+def _instantiate(node: Mapping[str, Any], options_key: str, **extra: Any) -> Any:
+    """``instantiate(node, **extra)`` with a bad option named in one line."""
+    try:
+        return instantiate(dict(node), _convert_="all", **extra)
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise SweepConfigError(
+            f"hydra.sweeper.{options_key} ({node.get('_target_')}): {cause}"
+        ) from None
 
 
 def _not_better(value: float, reference: float, direction: StudyDirection) -> bool:
@@ -152,51 +169,29 @@ class FloorPruner(optuna.pruners.BasePruner):
         return bool(self.inner.prune(study, trial))
 
 
-def _pruner_options(name: str, options: Mapping[str, Any]) -> tuple[dict[str, Any], dict]:
-    """Split ``pruner_kwargs`` into the floor rule's keys and the selected pruner's options."""
-    floor = {k: options[k] for k in FLOOR_KEYS if k in options}
-    kwargs: dict[str, Any] = {}
-    for key, value in options.items():
-        if key in FLOOR_KEYS:
-            continue
-        if key in PRUNERS:
-            if not isinstance(value, Mapping):
-                raise ValueError(
-                    f"hydra.sweeper.pruner_kwargs.{key}: expected a map of {key}'s options, "
-                    f"got {value!r}"
-                )
-            if key == name:
-                kwargs.update(value)
-            continue
-        kwargs[key] = value
-    return floor, kwargs
+def build_pruner(
+    node: Mapping[str, Any], floor: float | None = None, grace: int = 1
+) -> optuna.pruners.BasePruner:
+    """The pruner of ``node``, inside the floor rule when ``floor`` is set.
 
-
-def build_pruner(name: str, options: Mapping[str, Any] | None = None) -> optuna.pruners.BasePruner:
-    """Pruner ``name`` with the floor rule on top when ``floor`` is set.
-
-    ``none`` never prunes (the trials still report their curves) and ignores ``pruner_kwargs``,
-    so that a study's pruning, the floor included, is switched off with one override
-    (``hydra.sweeper.pruner=none``).
+    ``NopPruner`` never prunes (the trials still report their curves) and ignores the floor.
     """
-    if name not in PRUNERS:
-        raise ValueError(f"hydra.sweeper.pruner: '{name}' is not one of {list(PRUNERS)}")
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    floor, kwargs = _pruner_options(name, dict(options or {}))
-    pruner: optuna.pruners.BasePruner
-    try:
-        if name == "median":
-            pruner = MedianPruner(**kwargs)
-        elif name == "hyperband":
-            pruner = optuna.pruners.HyperbandPruner(**kwargs)
-        else:
-            pruner = optuna.pruners.SuccessiveHalvingPruner(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"hydra.sweeper.pruner_kwargs ({name}): {exc}") from None
-    if floor.get("floor") is None:  # floor: null switches the rule off, whatever the grace
+    target_class(node, "pruner", optuna.pruners.BasePruner)
+    pruner = _instantiate(node, "pruner_kwargs")
+    if isinstance(pruner, optuna.pruners.NopPruner) or floor is None:
         return pruner
     try:
-        return FloorPruner(pruner, floor["floor"], floor.get("grace", 1))
+        return FloorPruner(pruner, floor, grace)
     except ValueError as exc:
-        raise ValueError(f"hydra.sweeper.pruner_kwargs: {exc}") from None
+        raise SweepConfigError(f"hydra.sweeper.floor: {exc}") from None
+
+
+def pruner_spec(node: Mapping[str, Any], floor: float | None, grace: int) -> dict[str, Any]:
+    """What a job needs to rebuild the pruner (stored on the study, read by :func:`from_spec`)."""
+    return {"node": dict(node), "floor": floor, "grace": grace}
+
+
+def from_spec(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    if not spec or "node" not in spec:  # no pruning configured (or a study of an old version)
+        return optuna.pruners.NopPruner()
+    return build_pruner(spec["node"], spec.get("floor"), int(spec.get("grace") or 1))

@@ -38,14 +38,15 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from emotion_lab.errors import ConfigError
 from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
+from hydra_plugins.emotion_lab_sweeper._config import OptunaSweeperConf
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
 from hydra_plugins.emotion_lab_sweeper._optuna_algos import (
-    PRUNERS,
-    SAMPLERS,
     build_pruner,
     build_sampler,
+    is_grid,
+    pruner_spec,
 )
 from hydra_plugins.emotion_lab_sweeper._report import INTERRUPTED, TrialRecord
 from hydra_plugins.emotion_lab_sweeper._space import Dimension, Kind, SearchSpace, describe_changes
@@ -64,6 +65,7 @@ LOCK_FILE = ".optuna.lock"
 INTERRUPTED_ATTR = "interrupted"  # why: "interrupted by SIGINT", "stale: ..."
 RERUN_ATTR = "rerun_of"  # on the trial that runs an interrupted trial's configuration again
 BASELINE_ATTR = "baseline"  # on the trial that runs the run config's own values
+SAMPLES_ATTR = "samples"  # the runs' values of a trial whose job returned a RepeatedValue
 _UNSET = object()
 
 
@@ -92,21 +94,22 @@ class OptunaSweeper(SweeperBase):
         baseline: bool = False,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("samplers", OptunaSweeperConf().samplers)
         super().__init__(pruner=pruner, **kwargs)
+        build_pruner(self.pruner_node, self.floor, self.floor_grace)  # a bad option fails here
+        self.grid_search = is_grid(self.sampler_node)
         if not isinstance(baseline, bool):
-            raise ConfigError(f"hydra.sweeper.baseline: expected true or false, got {baseline!r}")
-        if baseline and self.sampler == "grid":
-            raise ConfigError(
+            raise SweepConfigError(
+                f"hydra.sweeper.baseline: expected true or false, got {baseline!r}"
+            )
+        if baseline and self.grid_search:
+            raise SweepConfigError(
                 "hydra.sweeper.baseline: the grid sampler enumerates its own points; "
                 "set baseline: false (or put the recipe's values in the grid)"
             )
         self.baseline = baseline
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"hydra.sweeper.sampler: '{self.sampler}' is not one of {SAMPLERS}")
-        if self.pruner not in PRUNERS:
-            raise ConfigError(f"hydra.sweeper.pruner: '{self.pruner}' is not one of {PRUNERS}")
         if heartbeat_s <= 0 or stale_after_s <= heartbeat_s:
-            raise ConfigError(
+            raise SweepConfigError(
                 "hydra.sweeper.heartbeat_s must be > 0 and hydra.sweeper.stale_after_s larger"
             )
         self.heartbeat_s = float(heartbeat_s)
@@ -122,7 +125,7 @@ class OptunaSweeper(SweeperBase):
         self.storage_url = resolve_storage_url(self.storage, self.sweep_dir, self.base_dir)
         grid: dict[str, list[Any]] | None = None
         n_trials = self.n_trials
-        if self.sampler == "grid":
+        if self.grid_search:
             grid = {d.name: d.grid() for d in space.dimensions}
             n_trials = min(n_trials, space.grid_size())
         dists = {
@@ -152,11 +155,11 @@ class OptunaSweeper(SweeperBase):
                 study_name=self.resolved_study_name,
                 direction=self.direction,
                 load_if_exists=True,
-                pruner=build_pruner(self.pruner, self.pruner_kwargs),
+                pruner=build_pruner(self.pruner_node, self.floor, self.floor_grace),
             )
             stored_direction = study.direction.name.lower()
             if stored_direction != self.direction:
-                raise ConfigError(
+                raise SweepConfigError(
                     f"hydra.sweeper.direction={self.direction} but study "
                     f"'{study.study_name}' in {self.storage_url} was created to {stored_direction}"
                 )
@@ -165,12 +168,12 @@ class OptunaSweeper(SweeperBase):
             stored = meta.get("definition")
             changes = describe_changes(stored, definition) if stored is not None else ""
             if changes:
-                raise ConfigError(
+                raise SweepConfigError(
                     f"hydra.sweeper.study_name: study '{study.study_name}' in {self.storage_url} "
                     f"was started with other settings ({changes}); choose another study_name "
                     "(or sweep folder) for a new study"
                 )
-            pruner = {"name": self.pruner, "kwargs": self.pruner_kwargs}
+            pruner = pruner_spec(self.pruner_node, self.floor, self.floor_grace)
             study.set_user_attr(
                 STUDY_META_ATTR, {"definition": definition, "pruner": pruner, "sweeper": self.kind}
             )
@@ -194,7 +197,7 @@ class OptunaSweeper(SweeperBase):
             if value is _UNSET:
                 value = OmegaConf.select(self.config, dim.name, default=_UNSET)
             if value is _UNSET or value is None:
-                raise ConfigError(
+                raise SweepConfigError(
                     f"hydra.sweeper.baseline: the run config has no value for '{dim.name}' "
                     f"(searched by {dim.where or dim.name}); set one or baseline: false"
                 )
@@ -203,7 +206,7 @@ class OptunaSweeper(SweeperBase):
                 value = int(value) if dim.kind is Kind.INT and value == int(value) else value
                 value = float(value) if dim.kind is Kind.FLOAT else value
             if (dim.kind is not Kind.CATEGORICAL and not numeric) or not dim.contains(value):
-                raise ConfigError(
+                raise SweepConfigError(
                     f"hydra.sweeper.baseline: the run config's {dim.name}={value!r} lies outside "
                     f"{dim.where or dim.name}: {dim.source}; widen the space or baseline: false"
                 )
@@ -289,7 +292,7 @@ class _Run:
         of its seeded shuffle, so every trial, worker and resume has to use one shuffle, or
         points repeat and others are never run. Without a seed the study name fixes it.
         """
-        if self.sw.sampler != "grid":
+        if not self.sw.grid_search:
             return seed_for(self.sw.seed, n)
         if self.sw.seed is not None:
             return int(self.sw.seed)
@@ -306,7 +309,7 @@ class _Run:
             if n >= self.n_trials:
                 return None
             self.study.sampler = build_sampler(
-                self.sw.sampler, self._sampler_seed(n), self.sw.sampler_kwargs, self.grid
+                self.sw.sampler_node, self._sampler_seed(n), self.grid
             )
             trial = self.study.ask(self.dists)
             now = time.time()
@@ -356,6 +359,8 @@ class _Run:
         elif PRUNED_ATTR in self._user_attrs(trial.number):
             self._tell(trial, state=TrialState.PRUNED)
         else:
+            if outcome.samples:
+                trial.set_user_attr(SAMPLES_ATTR, list(outcome.samples))
             self._tell(trial, values=outcome.value)
             log.info(f"trial {trial.number} finished: {outcome.value:.6g}")
         self._after_trial()
@@ -520,4 +525,5 @@ def _record(t: FrozenTrial, space: SearchSpace) -> TrialRecord:
         overrides=overrides,
         baseline=bool(attrs.get(BASELINE_ATTR)),
         planned_epochs=attrs.get(PLANNED_EPOCHS_ATTR),
+        samples=attrs.get(SAMPLES_ATTR),
     )

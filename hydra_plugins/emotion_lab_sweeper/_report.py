@@ -3,6 +3,11 @@
 Both sweepers describe their trials as :class:`TrialRecord` rows, so the files look the same
 whichever library proposed the parameters. Files are replaced atomically: other sweep workers
 and people reading them never see half-written content.
+
+A trial whose job returned a :class:`~hydra_plugins.emotion_lab_sweeper.contract.RepeatedValue`
+(one configuration run over several seeds) carries its runs' values; for such studies the
+leaderboards add the runs' mean ± 95 % t-interval and n beside the optimised value, so a
+difference between trials can be told from seed noise.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from emotion_lab import files
 
 LEADERBOARD = "leaderboard.csv"
 BEST = "best.yaml"
@@ -45,6 +51,16 @@ class TrialRecord:
     overrides: list[str] = field(default_factory=list)
     baseline: bool = False  # the run config's own values, enqueued as the study's first trial
     planned_epochs: int | None = None  # results the trial would have reported unpruned
+    samples: list[float] | None = None  # values of the runs a repeated trial aggregates
+
+    @property
+    def spread(self) -> Any:
+        """The runs' mean, std and 95 % t-interval (``emotion_lab.stats.Interval``), or None."""
+        if not self.samples:
+            return None
+        from emotion_lab.stats import t_interval
+
+        return t_interval(self.samples)
 
     @property
     def epochs_saved(self) -> int:
@@ -121,12 +137,28 @@ def best_record(records: Sequence[TrialRecord], direction: str) -> TrialRecord |
     return ranked(done, direction)[0] if done else None
 
 
+def repeated(records: Sequence[TrialRecord]) -> bool:
+    """Whether the study's trials are seed repeats (some trial carries its runs' values)."""
+    return any(r.samples for r in records)
+
+
+def _spread_cells(r: TrialRecord) -> list[str]:
+    """n, mean, 95 % interval bounds of a repeated trial's runs (empty cells otherwise)."""
+    iv = r.spread
+    if iv is None:
+        return ["", "", "", ""]
+    return [str(iv.n), _exact(iv.mean), _exact(iv.low), _exact(iv.high)]
+
+
 def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
     names = sorted({k for r in records for k in r.params})
+    spread = repeated(records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["rank", "number", "state", "value", *names, "epochs", "duration_s", "run_dir"]
+        ["rank", "number", "state", "value"]
+        + (["runs", "mean", "ci95_low", "ci95_high"] if spread else [])
+        + [*names, "epochs", "duration_s", "run_dir"]
         + ["duplicate_of", "error", "baseline", "epochs_saved"]
     )
     rank = 0
@@ -137,6 +169,7 @@ def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
             rank_text = str(rank)
         writer.writerow(
             [rank_text, r.number, r.state, _exact(r.value)]
+            + (_spread_cells(r) if spread else [])
             + [_exact(r.params.get(n)) for n in names]
             + [_cell(r.epochs), _num(r.duration_s, 1), _cell(r.run_dir)]
             + [_cell(r.duplicate_of), _cell(r.error), "yes" if r.baseline else ""]
@@ -155,9 +188,12 @@ def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int 
     if base is not None and base not in rows:
         rows.append(base)
     names = sorted({k for r in rows for k in r.params})
-    header = ["#", "state", "value", *names, "epochs", "time_s"]
+    spread = repeated(records)
+    header = ["#", "state", "value", *(["mean ± 95% CI (n)"] if spread else []), *names]
+    header += ["epochs", "time_s"]
     body = [
         [f"{r.number}{'*' if r.baseline else ''}", r.state, _num(r.value)]
+        + ([_interval_text(r)] if spread else [])
         + [_cell(r.params.get(n)) for n in names]
         + [_cell(r.epochs), _num(r.duration_s, 1)]
         for r in rows
@@ -189,7 +225,7 @@ def write_reports(
 ) -> None:
     """Refresh leaderboard.csv and best.yaml (and the history PNG when ``plot``)."""
     sweep_dir = Path(sweep_dir)
-    _atomic_write(sweep_dir / LEADERBOARD, leaderboard_csv(records, direction))
+    files.write_text(sweep_dir / LEADERBOARD, leaderboard_csv(records, direction))
     best = best_record(records, direction)
     if best is not None:
         doc = {
@@ -198,12 +234,13 @@ def write_reports(
             "direction": direction,
             "trial": best.number,
             "value": best.value,
+            **({"runs": _spread_doc(best)} if best.samples else {}),
             "params": best.params,
             "run_dir": best.run_dir,
             "overrides": list(best.overrides),
             "command": shlex.join([*rerun_command, *best.overrides]),
         }
-        _atomic_write(sweep_dir / BEST, yaml.safe_dump(doc, sort_keys=False))
+        files.write_text(sweep_dir / BEST, yaml.safe_dump(doc, sort_keys=False))
     if plot:
         plot_history(sweep_dir / HISTORY_PNG, records, direction, title=study_name)
 
@@ -243,17 +280,24 @@ def plot_history(path: Path, records: Sequence[TrialRecord], direction: str, tit
     if done or any(r.state == PRUNED for r in records):
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")  # workers plot concurrently
-    fig.savefig(tmp)
+    with files.atomic_path(path) as tmp:  # workers plot concurrently
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _spread_doc(r: TrialRecord) -> dict[str, Any]:
+    iv = r.spread
+    return {"n": iv.n, "mean": iv.mean, "std": iv.std, "ci95": [iv.low, iv.high]}
+
+
+def _interval_text(r: TrialRecord) -> str:
+    """``0.612 ± 0.031 (n=3)``; the bare mean when one run cannot give an interval."""
+    iv = r.spread
+    if iv is None:
+        return ""
+    if not math.isfinite(iv.half_width):
+        return f"{iv.mean:.4g} (n={iv.n})"
+    return f"{iv.mean:.4g} ± {iv.half_width:.2g} (n={iv.n})"
 
 
 def _num(value: float | None, digits: int = 6) -> str:

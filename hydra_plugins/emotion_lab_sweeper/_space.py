@@ -26,7 +26,7 @@ from hydra.core.override_parser.types import (
     Transformer,
 )
 
-from emotion_lab.errors import ConfigError
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 
 CategoricalValue = str | int | float | bool
 
@@ -80,7 +80,7 @@ class Dimension:
         """Every value of a discrete dimension, for exhaustive (grid) search."""
         n = self.n_steps
         if n is None:
-            raise ConfigError(
+            raise SweepConfigError(
                 f"{self.where or self.name}: {self.source} is continuous; "
                 "hydra.sweeper.sampler=grid needs choice() or range()"
             )
@@ -176,7 +176,7 @@ def parse_search_space(
             (override,) = parser.parse_overrides([line])  # this one also attaches the loader
         except Exception as exc:  # hydra raises its own OverrideParseException
             message = " ".join(str(exc).split())
-            raise ConfigError(f"{where}: cannot parse '{line}': {message}") from None
+            raise SweepConfigError(f"{where}: cannot parse '{line}': {message}") from None
         name = _key_name(override)
         entries.pop(name, None)  # a later definition replaces an earlier one, keeping order
         if override.is_sweep_override():
@@ -191,7 +191,7 @@ def parse_search_space(
 def format_float(value: float) -> str:
     """Shortest text Hydra parses back to the same float."""
     if math.isnan(value) or math.isinf(value):
-        raise ConfigError(f"cannot pass {value} as an override")
+        raise SweepConfigError(f"cannot pass {value} as an override")
     return repr(float(value))
 
 
@@ -222,15 +222,17 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
     tags = set(getattr(value, "tags", set()) or set())
     unknown = tags - _KNOWN_TAGS
     if unknown:
-        raise ConfigError(f"{where}: unknown tag(s) {sorted(unknown)}; only 'log' is understood")
+        raise SweepConfigError(
+            f"{where}: unknown tag(s) {sorted(unknown)}; only 'log' is understood"
+        )
     log = "log" in tags
 
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
         if low is None or high is None or not low < high:
-            raise ConfigError(f"{where}: interval needs start < end, got {source}")
+            raise SweepConfigError(f"{where}: interval needs start < end, got {source}")
         if log and low <= 0:
-            raise ConfigError(f"{where}: tag(log, ...) needs a positive start, got {source}")
+            raise SweepConfigError(f"{where}: tag(log, ...) needs a positive start, got {source}")
         is_int = isinstance(low, int) and isinstance(high, int)
         kind = Kind.INT if is_int else Kind.FLOAT
         return Dimension(
@@ -238,7 +240,7 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
         )  # continuous (int ones: every integer between)
 
     if log:
-        raise ConfigError(f"{where}: tag(log, ...) applies to interval() only, got {source}")
+        raise SweepConfigError(f"{where}: tag(log, ...) applies to interval() only, got {source}")
 
     shuffled = bool(getattr(value, "shuffle", False))
     if shuffled:  # order means nothing to a sampler; iterate in the written order
@@ -247,7 +249,7 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
     if isinstance(value, RangeSweep) and not shuffled:
         numbers = list(override.sweep_iterator())
         if not numbers:
-            raise ConfigError(f"{where}: {source} is empty")
+            raise SweepConfigError(f"{where}: {source} is empty")
         if len(numbers) == 1:
             return _categorical(name, source, prefix, numbers, [str(numbers[0])], where)
         assert value.step is not None
@@ -262,15 +264,15 @@ def _dimension(override: Override, name: str, where: str) -> Dimension:
 
     if isinstance(value, ChoiceSweep | RangeSweep | Glob):  # shuffle(range()): unordered choice
         if isinstance(value, Glob) and override.config_loader is None:
-            raise ConfigError(f"{where}: glob() needs the config repository to expand")
+            raise SweepConfigError(f"{where}: glob() needs the config repository to expand")
         try:
             raw = list(override.sweep_iterator(transformer=Transformer.encode))
             texts = list(override.sweep_string_iterator())
         except Exception as exc:
-            raise ConfigError(f"{where}: cannot expand {source}: {exc}") from None
+            raise SweepConfigError(f"{where}: cannot expand {source}: {exc}") from None
         return _categorical(name, source, prefix, raw, texts, where)
 
-    raise ConfigError(f"{where}: sweep form {source} is not supported")
+    raise SweepConfigError(f"{where}: sweep form {source} is not supported")
 
 
 def _categorical(
@@ -286,9 +288,9 @@ def _categorical(
         # nested values (lists, dicts) are searched by their override text
         choices.append(item if isinstance(item, str | int | float | bool) else text)
     if not choices:
-        raise ConfigError(f"{where}: {source} offers no choices")
+        raise SweepConfigError(f"{where}: {source} offers no choices")
     if len(set(map(repr, choices))) != len(choices):
-        raise ConfigError(f"{where}: {source} repeats a choice")
+        raise SweepConfigError(f"{where}: {source} repeats a choice")
     return Dimension(
         name,
         Kind.CATEGORICAL,

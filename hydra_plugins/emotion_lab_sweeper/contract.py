@@ -7,7 +7,7 @@ imported by the functions, on first use, never here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, single_run_command
@@ -20,6 +20,7 @@ __all__ = [
     "ENTRY_ENV",
     "PLANNED_EPOCHS_ATTR",
     "PRUNED_ATTR",
+    "RepeatedValue",
     "STUDY_META_ATTR",
     "open_storage",
     "pruner_of",
@@ -32,6 +33,24 @@ PRUNED_ATTR = "pruned_at_step"  # trial user attr: the job stopped because the p
 PLANNED_EPOCHS_ATTR = "planned_epochs"  # trial user attr: validations a full run would report
 
 
+class RepeatedValue(float):
+    """An objective that aggregates several runs of one configuration (seed repeats).
+
+    A task function returns it instead of a float: the sweeper optimises the value itself and
+    the leaderboard shows the runs' mean ± 95 % t-interval beside it.
+    """
+
+    samples: tuple[float, ...]
+
+    def __new__(cls, value: float, samples: Sequence[float]) -> RepeatedValue:
+        obj = super().__new__(cls, value)
+        obj.samples = tuple(float(s) for s in samples)
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its samples
+        return (RepeatedValue, (float(self), self.samples))
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage behind the URL the sweeper passed to the job, opened once per process."""
     from hydra_plugins.emotion_lab_sweeper._storage import open_storage as _open
@@ -41,7 +60,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def pruner_of(study_meta: Mapping[str, Any]) -> optuna.pruners.BasePruner:
     """The pruner the sweeper configured, rebuilt from the study's ``STUDY_META_ATTR``."""
-    from hydra_plugins.emotion_lab_sweeper._optuna_algos import build_pruner
+    from hydra_plugins.emotion_lab_sweeper._optuna_algos import from_spec
 
-    spec = study_meta.get("pruner") or {"name": "none", "kwargs": {}}
-    return build_pruner(spec["name"], spec.get("kwargs"))
+    return from_spec(study_meta.get("pruner"))

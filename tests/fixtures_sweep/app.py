@@ -3,7 +3,8 @@
 ``quadratic`` mode: score = 1 - (x - 0.3)^2 - (y - 0.7)^2 + bonus[cat], reached over ``epochs``
 "epochs" whose values rise towards the score; each one is reported to the Optuna trial (when a
 sweep set ``trial.storage``) and the run stops if the pruner says so. Knobs make chosen trials
-fail, return NaN, sleep (6x longer for ``slow_trials``), or follow a clearly worse curve.
+fail, return NaN, sleep (6x longer for ``slow_trials``), or follow a clearly worse curve;
+``repeats=K`` returns the mean of K "seed runs" spread around the score, as a RepeatedValue.
 
 ``lightning`` mode trains a tiny Lightning model (optionally 2-process DDP on CPU) with the real
 pruning callback, to test what a training job does inside a sweep.
@@ -45,6 +46,13 @@ def quadratic(cfg: DictConfig) -> float:
             break
     if number is not None and number in cfg.nan_trials:
         return float("nan")
+    if cfg.repeats:
+        from hydra_plugins.emotion_lab_sweeper.contract import RepeatedValue
+
+        runs = [
+            best + 0.01 * (i - (cfg.repeats - 1) / 2) + 0.002 * i * i for i in range(cfg.repeats)
+        ]
+        return RepeatedValue(sum(runs) / len(runs), runs)
     return best
 
 

@@ -29,12 +29,21 @@ def _compose(name: str, overrides: tuple[str, ...] = (), config_dir: Path = SWEE
         )
 
 
+def _named(cfg):
+    """``cfg`` with the study named as the sweeper's ``setup`` names it."""
+    kind = cfg.hydra.runtime.choices["hydra/sweeper"]
+    sweeper = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind](**_sweeper_kwargs(cfg))
+    sweeper.name_study(cfg)
+    return cfg
+
+
 @pytest.mark.parametrize("sweeper", ["optuna", "hyperopt"])
 def test_ad_hoc_sweep_folder_is_the_study_folder_so_a_rerun_resumes(sweeper: str) -> None:
-    cfg = _compose("train", (f"hydra/sweeper={sweeper}", "loss.beta=0.3"), config_dir=CONF)
+    overrides = (f"hydra/sweeper={sweeper}", "loss.beta=0.3")
+    cfg = _named(_compose("train", overrides, config_dir=CONF))
     study = cfg.hydra.sweeper.study_name
     assert cfg.hydra.sweep.dir == f"outputs/sweeps/{study}/{sweeper}"
-    again = _compose("train", (f"hydra/sweeper={sweeper}", "loss.beta=0.3"), config_dir=CONF)
+    again = _named(_compose("train", overrides, config_dir=CONF))
     assert again.hydra.sweeper.study_name == study
 
 
@@ -47,6 +56,7 @@ def test_plain_multirun_keeps_timestamped_folders() -> None:
 def _sweeper_kwargs(cfg) -> dict:
     node = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
     node.pop("_target_")
+    node.pop("_recursive_")
     return node
 
 
@@ -62,6 +72,7 @@ def test_named_sweep_composes(name: str) -> None:
     sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir")
     assert sweep_dir == f"outputs/sweeps/{name}/{kind}"
     if sweeper.sampler == "grid":
+        assert isinstance(sweeper, OptunaSweeper) and sweeper.grid_search
         assert space.grid_size() <= sweeper.n_trials
 
 
@@ -72,7 +83,7 @@ def test_named_sweep_runs_with_either_sweeper(name: str, kind: str) -> None:
     cfg = _compose(name, (f"hydra/sweeper={kind}",))
     sweeper_cls = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind]
     if kind == "hyperopt" and cfg.hydra.sweeper.sampler == "grid":  # a grid is Optuna's alone
-        with pytest.raises(ValueError, match="hydra.sweeper.sampler: Hyperopt offers"):
+        with pytest.raises(ValueError, match="hydra.sweeper.sampler: 'grid' is not one of"):
             sweeper_cls(**_sweeper_kwargs(cfg))
         return
     sweeper = sweeper_cls(**_sweeper_kwargs(cfg))
@@ -133,7 +144,7 @@ def test_default_study_name_follows_the_command() -> None:
             cfg = compose(
                 "app", overrides=["hydra/sweeper=optuna", *overrides], return_hydra_config=True
             )
-            names.append(cfg.hydra.sweeper.study_name)
+            names.append(_named(cfg).hydra.sweeper.study_name)
     assert names[0] == names[1] != names[2]  # budget is not identity; the overrides are
     assert names[0].startswith("app-")
 

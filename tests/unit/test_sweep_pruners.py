@@ -38,18 +38,24 @@ def _complete(study: optuna.Study, *curves: Sequence[float]) -> None:
         assert _run(study, curve) is None
 
 
-FLOOR = {"floor": 0.26, "grace": 2, "median": {"n_startup_trials": 4, "n_warmup_steps": 1}}
+MEDIAN = {
+    "_target_": "hydra_plugins.emotion_lab_sweeper.MedianPruner",
+    "n_startup_trials": 4,
+    "n_warmup_steps": 1,
+}
+NOP = {"_target_": "optuna.pruners.NopPruner"}
+FLOOR = {"floor": 0.26, "grace": 2}
 
 
 def test_floor_prunes_a_trial_stuck_at_chance_after_the_grace_period() -> None:
-    study = _study(build_pruner("median", FLOOR))
+    study = _study(build_pruner(MEDIAN, **FLOOR))
     # the very first trial: no completed trial is needed for the floor rule
     assert _run(study, [CHANCE, CHANCE, CHANCE, CHANCE]) == 1  # 2nd report = end of grace
     assert _run(study, [0.26, 0.2, 0.25]) == 1  # reaching the floor exactly is not above it
 
 
 def test_floor_keeps_a_trial_that_climbs() -> None:
-    study = _study(build_pruner("median", FLOOR))
+    study = _study(build_pruner(MEDIAN, **FLOOR))
     assert _run(study, [CHANCE, 0.31, 0.45, 0.6]) is None
     assert _run(study, [0.3, CHANCE, CHANCE, CHANCE]) is None  # above the floor once: median's
 
@@ -61,22 +67,27 @@ def test_floor_follows_the_direction() -> None:
 
 
 def test_pruner_none_switches_the_floor_off_too() -> None:
-    study = _study(build_pruner("none", FLOOR))
+    study = _study(build_pruner(NOP, **FLOOR))
     assert _run(study, [CHANCE, CHANCE, CHANCE]) is None
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("node", "floor", "message"),
     [
-        ({"floor": "low"}, "floor must be a number"),
-        ({"floor": 0.26, "grace": 0}, "grace must be a positive integer"),
-        ({"median": 3}, "pruner_kwargs.median: expected a map"),
-        ({"n_startup_trial": 4}, r"pruner_kwargs \(median\).*n_startup_trial"),
+        (MEDIAN, {"floor": "low"}, "hydra.sweeper.floor: floor must be a number"),
+        (MEDIAN, {"floor": 0.26, "grace": 0}, "grace must be a positive integer"),
+        (
+            {**MEDIAN, "n_startup_trial": 4},
+            {},
+            r"hydra.sweeper.pruner_kwargs \(.*MedianPruner\).*n_startup_trial",
+        ),
+        ({"_target_": "optuna.samplers.TPESampler"}, {}, "hydra.sweeper.pruner: .* is not a"),
+        ({"_target_": "no.such.Pruner"}, {}, "hydra.sweeper.pruner: cannot import"),
     ],
 )
-def test_bad_pruner_options_name_the_key(options: dict, message: str) -> None:
+def test_bad_pruner_options_name_the_key(node: dict, floor: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        build_pruner("median", options)
+        build_pruner(node, **floor)
 
 
 def test_a_tie_at_the_median_counts_as_not_better() -> None:
@@ -105,7 +116,8 @@ def test_median_waits_for_its_start_up_trials() -> None:
 
 
 def test_asha_prunes_the_worse_curve_and_keeps_the_best() -> None:
-    study = _study(build_pruner("asha", {"asha": {"min_resource": 1, "reduction_factor": 3}}))
+    asha = {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": 1}
+    study = _study(build_pruner({**asha, "reduction_factor": 3}))
     assert _run(study, [0.5, 0.6, 0.7]) is None
     assert _run(study, [0.3, 0.35, 0.4]) is not None
 
@@ -115,7 +127,7 @@ def test_the_default_study_composes_with_every_pruner(pruner: str) -> None:
     """``make sweep ARGS=hydra.sweeper.pruner=<name>``: one override, the rest of the file fits."""
     cfg = _compose("default", (f"hydra.sweeper.pruner={pruner}",))
     sweeper = OptunaSweeper(**_sweeper_kwargs(cfg))
-    built = build_pruner(sweeper.pruner, sweeper.pruner_kwargs)
+    built = build_pruner(sweeper.pruner_node, sweeper.floor, sweeper.floor_grace)
     if pruner == "none":
         assert isinstance(built, optuna.pruners.NopPruner)
         return

@@ -78,9 +78,8 @@ def _fit(callback: OptunaPruningCallback, score: float, epochs: int = 5) -> pl.T
 def test_callback_reports_through_storage_and_stops(tmp_path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="cb", storage=storage, direction="maximize")
-    study.set_user_attr(
-        STUDY_META_ATTR, {"pruner": {"name": "median", "kwargs": {"n_startup_trials": 1}}}
-    )
+    median = {"_target_": "hydra_plugins.emotion_lab_sweeper.MedianPruner", "n_startup_trials": 1}
+    study.set_user_attr(STUDY_META_ATTR, {"pruner": {"node": median, "floor": None, "grace": 1}})
     done = study.ask()
     for step in range(5):
         done.report(1.0, step)
