@@ -26,6 +26,7 @@ from emotion_lab.builders import build_datamodule, build_module
 from emotion_lab.callbacks.throughput import Throughput, ThroughputCallback, ThroughputMeter
 from emotion_lab.config import compose_config, gpu_else
 from emotion_lab.data.datamodule import EmotionDataModule
+from emotion_lab.errors import ConfigError
 from emotion_lab.module import EmotionClassifier
 
 
@@ -45,11 +46,11 @@ class LoopSettings:
         accelerator = str(trainer_cfg.accelerator)
         on_gpu = gpu_else(accelerator, True, False)  # the rule trainer=ddp's precision follows
         if on_gpu and not torch.cuda.is_available():
-            raise ValueError(f"trainer.accelerator={accelerator}: no CUDA device is visible")
+            raise ConfigError(f"trainer.accelerator={accelerator}: no CUDA device is visible")
         precision = str(trainer_cfg.precision)
         dtypes = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
         if precision not in (*dtypes, "32-true", "32"):
-            raise ValueError(f"trainer.precision={precision}: the benchmark runs 32, bf16 or 16")
+            raise ConfigError(f"trainer.precision={precision}: the benchmark runs 32, bf16 or 16")
         clip = trainer_cfg.get("gradient_clip_val")
         return cls(
             device=torch.device("cuda" if on_gpu else "cpu"),
@@ -179,9 +180,9 @@ def compare(
     datamodule = build_datamodule(cfg)
     available = len(datamodule.train_dataloader())
     if steps > available:
-        raise ValueError(f"--steps {steps}: one epoch has only {available} batches")
+        raise ConfigError(f"--steps {steps}: one epoch has only {available} batches")
     if steps <= warmup:
-        raise ValueError(f"--steps {steps} must exceed the {warmup} warm-up steps")
+        raise ConfigError(f"--steps {steps} must exceed the {warmup} warm-up steps")
     results: dict[str, list[Throughput]] = {"plain": [], "ours": []}
     for repeat in range(repeats + 1):  # round 0 warms both up and is not kept
         order = ("ours", "plain") if repeat % 2 == 0 else ("plain", "ours")

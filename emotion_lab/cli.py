@@ -10,12 +10,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from rich.console import Console
 from rich.table import Table
 
 from emotion_lab.errors import UserError
+from emotion_lab.validation import instantiation_cause
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,22 +23,15 @@ T = TypeVar("T")
 EXIT_USER_ERROR = 2
 
 
-def user_error_of(exc: BaseException) -> BaseException | None:
+def user_error_of(exc: BaseException) -> UserError | None:
     """The bad-input error behind ``exc``, or None when ``exc`` is a bug.
 
-    A :class:`UserError` anywhere is bad input. So is a ``ValueError`` that a constructor raised
-    while Hydra instantiated it from the config (Hydra wraps it in ``InstantiationException``):
-    constructors validate the config values they are given that way. Any other exception is a
-    bug and keeps its traceback.
+    Only a :class:`UserError` is bad input, raised directly or by a constructor that Hydra
+    instantiated from the config (Hydra wraps it in ``InstantiationException``). Any other
+    exception, a plain ``ValueError`` included, is a bug and keeps its traceback.
     """
-    if isinstance(exc, UserError):
-        return exc
-    if not isinstance(exc, InstantiationException):
-        return None
-    cause: BaseException = exc
-    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    return cause if isinstance(cause, UserError | ValueError) else None
+    cause = instantiation_cause(exc)
+    return cause if isinstance(cause, UserError) else None
 
 
 def one_line(exc: BaseException) -> str:
@@ -59,7 +52,9 @@ def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn bad input into one line on stderr and exit code 2 for single runs.
 
     In a multirun the exception propagates, so a sweeper records the trial as failed with its
-    message. ``EMOTION_LAB_DEBUG=1`` keeps the full traceback.
+    message. ``EMOTION_LAB_DEBUG=1`` keeps the full traceback. Anything else is a bug: Hydra
+    prints a failed instantiation as its message alone, so a single run raises what the
+    constructor raised instead, with its traceback.
     """
 
     @wraps(fn)
@@ -68,9 +63,13 @@ def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
         except Exception as exc:
             multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-            if not multirun:
-                exit_on_user_error(exc)
-            raise
+            if multirun:
+                raise
+            exit_on_user_error(exc)
+            cause = instantiation_cause(exc)
+            if cause is exc or not isinstance(cause, Exception):
+                raise
+            raise cause from None
 
     return wrapper
 

@@ -16,6 +16,27 @@ class ConfigError(UserError, ValueError):
     """A config value is missing, of the wrong type or out of range; the message names the key."""
 
 
+class ParameterError(ConfigError):
+    """An argument a constructor refuses, named as the constructor knows it (``input_size=4``).
+
+    Library code does not know which config key its arguments came from, so it names the
+    parameter; the config layer that built it from a config section adds that section in front
+    (:meth:`under`: ``model.input_size=4: ...``).
+    """
+
+    def __init__(self, parameter: str, value: object, problem: str) -> None:
+        self.parameter, self.value, self.problem = parameter, value, problem
+        super().__init__(f"{parameter}={value!r}: {problem}")
+
+    def __reduce__(self) -> tuple[type[ParameterError], tuple[str, object, str]]:
+        # a failed trial's error crosses processes; the default would call __init__(message)
+        return type(self), (self.parameter, self.value, self.problem)
+
+    def under(self, section: str) -> ParameterError:
+        """The same error with the config key ``<section>.<parameter>``."""
+        return ParameterError(f"{section}.{self.parameter}", self.value, self.problem)
+
+
 class CheckpointError(UserError, ValueError):
     """A checkpoint file cannot be read or is not what the config key expects."""
 

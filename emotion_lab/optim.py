@@ -7,6 +7,8 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LambdaLR
 
+from emotion_lab.errors import ConfigError
+
 
 def warmup_cosine(
     optimizer: Optimizer,
@@ -17,7 +19,7 @@ def warmup_cosine(
     """Linear warm-up from 0 over ``warmup_fraction`` of the steps, then cosine decay to
     ``min_lr_ratio``·lr. Step it every optimizer step (``interval: step``)."""
     if not 0.0 <= warmup_fraction < 1.0:
-        raise ValueError(f"scheduler.warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        raise ConfigError(f"scheduler.warmup_fraction must be in [0, 1), got {warmup_fraction}")
     if total_steps < 1:
         raise ValueError(f"warmup_cosine needs total_steps >= 1, got {total_steps}")
     warmup = max(1, round(warmup_fraction * total_steps)) if warmup_fraction > 0 else 0
@@ -47,6 +49,6 @@ def cosine_warm_restarts(
     if steps_per_epoch < 1:
         raise ValueError(f"cosine_warm_restarts needs steps_per_epoch >= 1, got {steps_per_epoch}")
     if restart_epochs <= 0:
-        raise ValueError(f"scheduler.restart_epochs must be > 0, got {restart_epochs}")
+        raise ConfigError(f"scheduler.restart_epochs must be > 0, got {restart_epochs}")
     period = max(1, round(restart_epochs * steps_per_epoch))
     return CosineAnnealingWarmRestarts(optimizer, T_0=period, T_mult=T_mult, eta_min=eta_min)

@@ -10,14 +10,16 @@ names the key. Keys a config does not have are skipped (``evaluate`` has no opti
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from emotion_lab.errors import ConfigError
+from emotion_lab.errors import ConfigError, ParameterError
 
 _MISSING = object()
 
@@ -190,3 +192,27 @@ def check_value(key: str, value: Any) -> None:
     for rule in RULES:
         if rule.key == key:
             rule.check(value)
+
+
+@contextmanager
+def config_section(section: str) -> Iterator[None]:
+    """Name the config key of an argument that a constructor built from ``section`` refused.
+
+    Models, losses and initializers raise a :class:`ParameterError` naming their parameter
+    (``margin=-1.0: must be >= 0``); built from ``cfg.loss`` it becomes ``loss.margin=-1.0: ...``.
+    Hydra wraps what a ``_target_`` raises, so the wrapped cause is looked at too.
+    """
+    try:
+        yield
+    except Exception as exc:
+        cause = instantiation_cause(exc)
+        if isinstance(cause, ParameterError):
+            raise cause.under(section) from exc
+        raise
+
+
+def instantiation_cause(exc: BaseException) -> BaseException:
+    """What a ``_target_`` raised, under the ``InstantiationException`` Hydra wraps it in."""
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc

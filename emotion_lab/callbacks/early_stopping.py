@@ -8,6 +8,8 @@ import math
 import lightning.pytorch as pl
 import torch
 
+from emotion_lab.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -27,9 +29,9 @@ class BestWeightsEarlyStopping(pl.Callback):
         restore_best_weights: bool = True,
     ) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"callbacks.early_stopping.mode must be 'min' or 'max', got {mode!r}")
+            raise ConfigError(f"callbacks.early_stopping.mode must be 'min' or 'max', got {mode!r}")
         if patience is not None and patience < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"callbacks.early_stopping.patience must be >= 1 or null, got {patience}"
             )
         self.monitor, self.mode, self.patience = monitor, mode, patience
@@ -56,7 +58,7 @@ class BestWeightsEarlyStopping(pl.Callback):
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
-            raise ValueError(f"early stopping monitors {self.monitor!r}, which was never logged")
+            raise ConfigError(f"early stopping monitors {self.monitor!r}, which was never logged")
         value = float(value)
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, trainer.current_epoch, 0

@@ -16,6 +16,7 @@ from emotion_lab.data.formats.annotations import AnnotationFile
 from emotion_lab.data.formats.base import DataSource
 from emotion_lab.data.formats.fer2013_csv import FER2013_CLASSES, Fer2013Csv
 from emotion_lab.data.formats.folders import ImageFolders, resolve_split_dirs
+from emotion_lab.errors import ConfigError
 
 BASIC7: tuple[str, ...] = FER2013_CLASSES
 """angry, disgust, fear, happy, sad, surprise, neutral — label 0-6 on every facial set."""
@@ -213,7 +214,7 @@ def dataset_info(name: str) -> DatasetInfo:
         return DATASETS[name]
     except KeyError:
         known = ", ".join(sorted(DATASETS))
-        raise ValueError(f"unknown data set {name!r}; known: {known}") from None
+        raise ConfigError(f"unknown data set {name!r}; known: {known}") from None
 
 
 def dataset_source(

@@ -163,15 +163,15 @@ class EmotionDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if image_size < 8:
-            raise ValueError(f"model.input_size must be >= 8, got {image_size}")
+            raise ConfigError(f"model.input_size must be >= 8, got {image_size}")
         if channels not in (1, 3):
-            raise ValueError(f"model.in_chans must be 1 or 3, got {channels}")
+            raise ConfigError(f"model.in_chans must be 1 or 3, got {channels}")
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+            raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
         if sampler not in ("random", "balanced"):
-            raise ValueError(f"data.sampler must be 'random' or 'balanced', got {sampler!r}")
+            raise ConfigError(f"data.sampler must be 'random' or 'balanced', got {sampler!r}")
         self.balance_targets, self.weights_count_copies = _balance_settings(balance)
         if self.balance_targets is not None and sampler == "balanced":
             raise ConfigError(
@@ -186,16 +186,16 @@ class EmotionDataModule(pl.LightningDataModule):
         if self.val_from is not None and num_folds is not None:
             raise ConfigError("data.val_from and data.num_folds cannot be set together")
         if (fold is None) != (num_folds is None):
-            raise ValueError("data.fold and data.num_folds must be set together")
+            raise ConfigError("data.fold and data.num_folds must be set together")
         if num_folds is not None and not 0 <= fold < num_folds:  # type: ignore[operator]
-            raise ValueError(f"data.fold must be in [0, {num_folds}), got {fold}")
+            raise ConfigError(f"data.fold must be in [0, {num_folds}), got {fold}")
         if resident not in (True, False, "auto"):
             raise ConfigError(f"data.resident must be true, false or auto, got {resident!r}")
         if on_bad_sample not in ("error", "skip"):
-            raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+            raise ConfigError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         is_int = isinstance(decode_size, int) and not isinstance(decode_size, bool)
         if decode_size is not None and not (is_int and decode_size >= image_size):
-            raise ValueError(
+            raise ConfigError(
                 f"data.decode_size must be null or an integer >= model.input_size "
                 f"({image_size}), got {decode_size!r}"
             )
@@ -246,11 +246,11 @@ class EmotionDataModule(pl.LightningDataModule):
         if t.numel() == 1:
             t = t.repeat(channels)
         if t.numel() != channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{key} has {t.numel()} values but the model takes {channels} channels"
             )
         if key == "data.std" and bool((t <= 0).any()):
-            raise ValueError(f"{key} must be > 0, got {t.tolist()}")
+            raise ConfigError(f"{key} must be > 0, got {t.tolist()}")
         return t.view(1, channels, 1, 1)
 
     @property

@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
+from emotion_lab.errors import ConfigError
+
 
 def _uniform(n: int, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
     return torch.empty(n, device=like.device, dtype=like.dtype).uniform_(low, high)
@@ -25,7 +27,7 @@ class RandomHorizontalFlip(nn.Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"augmentation: flip probability must be in [0, 1], got {p}")
+            raise ConfigError(f"augmentation: flip probability must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,14 +83,14 @@ class RandomAffine(nn.Module):
     ) -> None:
         super().__init__()
         if degrees < 0 or translate < 0 or shear < 0:
-            raise ValueError("augmentation: degrees, translate and shear must be >= 0")
+            raise ConfigError("augmentation: degrees, translate and shear must be >= 0")
         for key, pair in (("scale", scale), ("zoom", zoom)):
             if pair is not None and (len(pair) != 2 or not 0 < pair[0] <= pair[1]):
-                raise ValueError(
+                raise ConfigError(
                     f"augmentation: {key} must be [low, high] with 0 < low <= high, got {pair}"
                 )
         if zoom is not None and tuple(scale) != (1.0, 1.0):
-            raise ValueError("augmentation: give either zoom (Keras, per axis) or scale, not both")
+            raise ConfigError("augmentation: give either zoom (Keras, per axis) or scale, not both")
         self.degrees, self.translate, self.shear = degrees, translate, shear
         self.scale = (float(scale[0]), float(scale[1]))
         self.zoom = None if zoom is None else (float(zoom[0]), float(zoom[1]))
@@ -115,7 +117,7 @@ class RandomBrightness(nn.Module):
     def __init__(self, low: float = 0.8, high: float = 1.2) -> None:
         super().__init__()
         if not 0 <= low <= high:
-            raise ValueError(f"augmentation: brightness needs 0 <= low <= high, got {low}, {high}")
+            raise ConfigError(f"augmentation: brightness needs 0 <= low <= high, got {low}, {high}")
         self.low, self.high = low, high
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +137,7 @@ class RandomResizedCrop(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"augmentation: crop scale must satisfy 0 < low <= high <= 1, got {scale}"
             )
         self.scale = (float(scale[0]), float(scale[1]))
@@ -169,9 +171,9 @@ class RandAugment(nn.Module):
     def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31) -> None:
         super().__init__()
         if num_ops < 0:
-            raise ValueError(f"augmentation: RandAugment num_ops must be >= 0, got {num_ops}")
+            raise ConfigError(f"augmentation: RandAugment num_ops must be >= 0, got {num_ops}")
         if not 0 <= magnitude < num_magnitude_bins:
-            raise ValueError(
+            raise ConfigError(
                 f"augmentation: RandAugment magnitude must be in [0, {num_magnitude_bins}), "
                 f"got {magnitude}"
             )
@@ -256,4 +258,4 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     if have == 3 and channels == 1:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    raise ValueError(f"model.in_chans={channels} is not supported for {have}-channel images")
+    raise ConfigError(f"model.in_chans={channels} is not supported for {have}-channel images")

@@ -16,6 +16,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from emotion_lab.errors import ConfigError, ParameterError
+
 CenterForm = Literal["margin", "ratio"]
 
 
@@ -39,15 +41,15 @@ class ContrastiveCenterLoss(nn.Module):
     ) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(
-                f"loss: contrastive-center needs at least 2 classes, got {num_classes}"
+            raise ConfigError(
+                f"the contrastive-center loss needs at least 2 classes, the data has {num_classes}"
             )
         if margin < 0:
-            raise ValueError(f"loss.margin must be >= 0, got {margin}")
+            raise ParameterError("margin", margin, "must be >= 0")
         if lambda_ < 0:
-            raise ValueError(f"loss.lambda_ must be >= 0, got {lambda_}")
+            raise ParameterError("lambda_", lambda_, "must be >= 0")
         if form not in ("margin", "ratio"):
-            raise ValueError(f"loss.center_form must be 'margin' or 'ratio', got {form!r}")
+            raise ParameterError("form", form, "must be 'margin' or 'ratio'")
         self.num_classes = num_classes
         self.margin = float(margin)
         self.lambda_ = float(lambda_)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from emotion_lab.errors import ParameterError
 from emotion_lab.losses.contrastive_center import CenterForm, ContrastiveCenterLoss
 
 ClassWeights = Literal["balanced"] | Sequence[float] | None
@@ -44,14 +45,21 @@ class EmotionLoss(nn.Module):
     ) -> None:
         super().__init__()
         if beta < 0:
-            raise ValueError(f"loss.beta must be >= 0, got {beta}")
+            raise ParameterError("beta", beta, "must be >= 0")
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise ParameterError("label_smoothing", label_smoothing, "must be in [0, 1)")
         self.beta = float(beta)
         self.label_smoothing = float(label_smoothing)
         self.center: ContrastiveCenterLoss | None = None
         if use_centers:
-            self.center = ContrastiveCenterLoss(num_classes, feat_dim, margin, lambda_, center_form)
+            try:
+                self.center = ContrastiveCenterLoss(
+                    num_classes, feat_dim, margin, lambda_, center_form
+                )
+            except ParameterError as exc:  # the center loss calls it form
+                if exc.parameter != "form":
+                    raise
+                raise ParameterError("center_form", exc.value, exc.problem) from None
             if self.beta == 0:
                 # The centers are only measured, never trained: a parameter that gets no gradient
                 # would make DDP wait forever for its reduction.
@@ -67,16 +75,14 @@ class EmotionLoss(nn.Module):
             return None
         if isinstance(spec, str):
             if spec != "balanced":
-                raise ValueError(
-                    f"loss.class_weights must be null, 'balanced' or a list, got {spec!r}"
-                )
+                raise ParameterError("class_weights", spec, "must be null, 'balanced' or a list")
             if counts is None:
-                raise ValueError("loss.class_weights='balanced' needs the training class counts")
+                raise ValueError("class_weights='balanced' needs the training class counts")
             return balanced_class_weights(counts)
         weights = torch.as_tensor(list(spec), dtype=torch.float32)
         if weights.numel() != num_classes:
-            raise ValueError(
-                f"loss.class_weights has {weights.numel()} values for {num_classes} classes"
+            raise ParameterError(
+                "class_weights", list(spec), f"{weights.numel()} values for {num_classes} classes"
             )
         return weights
 

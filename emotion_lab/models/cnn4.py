@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .registry import register_model
 
@@ -22,7 +23,7 @@ def _per_layer(value: float | Sequence[float], count: int, key: str) -> list[flo
         return [float(value)] * count
     values = [float(v) for v in value]
     if len(values) != count:
-        raise ValueError(f"{key}: {len(values)} values for {count} conv layers")
+        raise ParameterError(key, values, f"{len(values)} values for {count} conv layers")
     return values
 
 
@@ -57,18 +58,18 @@ class CNN4(EmotionNet):
         super().__init__()
         widths = [int(c) for c in channels]
         if not widths:
-            raise ValueError("model.channels: needs at least one conv layer")
+            raise ParameterError("channels", widths, "needs at least one conv layer")
         if padding not in ("same", "valid"):
-            raise ValueError(f"model.padding must be 'same' or 'valid', got {padding!r}")
+            raise ParameterError("padding", padding, "must be 'same' or 'valid'")
         trim = 0 if padding == "same" else 2  # a 'valid' 3×3 conv loses one pixel per side
         spatial = input_size
         for _ in widths:
             spatial = (spatial - trim) // 2
         if spatial < 1:
-            raise ValueError(
-                f"model.input_size={input_size}: too small for {len(widths)} pooling stages"
+            raise ParameterError(
+                "input_size", input_size, f"too small for {len(widths)} pooling stages"
             )
-        coefs = _per_layer(conv_l2, len(widths), "model.conv_l2")
+        coefs = _per_layer(conv_l2, len(widths), "conv_l2")
         blocks: list[nn.Module] = []
         prev = in_chans
         for width in widths:
@@ -130,13 +131,13 @@ class KerasBaselineCNN(EmotionNet):
         units = [int(u) for u in dense_units]
         drops = [float(d) for d in dense_dropout]
         if not units or len(drops) != len(units):
-            raise ValueError("model.dense_dropout: needs one rate per entry of model.dense_units")
+            raise ParameterError("dense_dropout", drops, "needs one rate per entry of dense_units")
         spatial = input_size
         for _ in widths:
             spatial = (spatial - 2) // 2
             if spatial < 1:
-                raise ValueError(
-                    f"model.input_size={input_size}: too small for {len(widths)} 'valid' conv stages"
+                raise ParameterError(
+                    "input_size", input_size, f"too small for {len(widths)} 'valid' conv stages"
                 )
         conv: list[nn.Module] = []
         prev = in_chans

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .registry import register_model
 from .timm_model import create_timm_backbone
@@ -118,14 +119,16 @@ def _check_taps(backbone: nn.Module, taps: Sequence[str], arch: str) -> None:
     names = [n for n, _ in backbone.named_modules() if n]
     known = set(names)
     if not taps:
-        raise ValueError("model.taps: give at least one backbone module name")
+        raise ParameterError("taps", list(taps), "give at least one backbone module name")
     if len(set(taps)) != len(taps):
-        raise ValueError(f"model.taps: {list(taps)} names a module twice")
+        raise ParameterError("taps", list(taps), "names a module twice")
     for tap in taps:
         if tap not in known:
-            raise ValueError(
-                f"model.taps: {tap!r} is not a module of {arch}; "
-                f"candidates: {_readable(_neighbours(tap, names))}"
+            raise ParameterError(
+                "taps",
+                list(taps),
+                f"{tap!r} is not a module of {arch}; "
+                f"candidates: {_readable(_neighbours(tap, names))}",
             )
 
 
@@ -213,7 +216,7 @@ class GramEfficientNet(EmotionNet):
         outputs = [self._store.outputs.pop(t, None) for t in self.taps]
         missing = [t for t, o in zip(self.taps, outputs, strict=True) if o is None]
         if missing:
-            raise RuntimeError(f"model.taps: {missing} did not run during the backbone's forward")
+            raise RuntimeError(f"taps: {missing} did not run during the backbone's forward")
         return outputs  # type: ignore[return-value]
 
     @torch.no_grad()
@@ -235,8 +238,8 @@ class GramEfficientNet(EmotionNet):
         for tap, out in zip(self.taps, outputs, strict=True):
             if not isinstance(out, torch.Tensor) or out.dim() != 4:
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise ValueError(
-                    f"model.taps: {tap!r} outputs {shape}; a Gram module needs B×C×H×W maps"
+                raise ParameterError(
+                    "taps", list(self.taps), f"{tap!r} outputs {shape}; a Gram module needs B×C×H×W"
                 )
             self._store.outputs[tap] = out
         return executed

@@ -18,6 +18,8 @@ import math
 import torch
 from torch import nn
 
+from ..errors import ParameterError
+
 INITIALIZERS = ("default", "glorot_uniform", "he_normal", "lecun_normal")
 
 # Standard deviation of a standard normal truncated to [-2, 2] (Keras' VarianceScaling constant).
@@ -43,9 +45,7 @@ def apply_initializer(model: nn.Module, name: str) -> nn.Module:
     Use it before training from scratch: it overwrites pretrained weights just the same.
     """
     if name not in INITIALIZERS:
-        raise ValueError(
-            f"init.name={name!r} is not a known initializer; choose from {INITIALIZERS}"
-        )
+        raise ParameterError("name", name, f"is not a known initializer; choose from {INITIALIZERS}")
     if name == "default":
         return model
     for module in model.modules():

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ParameterError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -42,5 +42,5 @@ def create_model(
     arch = arch or name
     if arch not in _REGISTRY:
         key = "arch" if arch != name else "name"
-        raise ConfigError(f"{key}={arch!r} is not a known model; choose from {list_models()}")
+        raise ParameterError(key, arch, f"is not a known model; choose from {list_models()}")
     return _REGISTRY[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)

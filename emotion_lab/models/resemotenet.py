@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .checkpoint import load_strict, read_state_dict
 from .registry import register_model
@@ -76,7 +77,7 @@ def _stages(value: Sequence[int], key: str) -> tuple[int, ...]:
     """Stage numbers 1-3, each once, in order; at least one."""
     stages = tuple(int(v) for v in value)
     if not stages or sorted(set(stages)) != list(stages) or not set(stages) <= {1, 2, 3}:
-        raise ValueError(f"{key}={list(value)}: needs ascending stage numbers from 1, 2, 3")
+        raise ParameterError(key, list(value), "needs ascending stage numbers from 1, 2, 3")
     return stages
 
 
@@ -106,16 +107,15 @@ class ResEmoteNet(EmotionNet):
         residual_stages: Sequence[int] = (1, 2, 3),
     ) -> None:
         super().__init__()
-        self.conv_stages = _stages(conv_stages, "model.conv_stages")
-        self.residual_stages = _stages(residual_stages, "model.residual_stages")
+        self.conv_stages = _stages(conv_stages, "conv_stages")
+        self.residual_stages = _stages(residual_stages, "residual_stages")
         pools = len(self.conv_stages)
         if input_size < 2**pools:
-            raise ValueError(
-                f"model.input_size={input_size}: ResEmoteNet pools {pools} times, "
-                f"needs >= {2**pools}"
+            raise ParameterError(
+                "input_size", input_size, f"ResEmoteNet pools {pools} times, needs >= {2**pools}"
             )
         if width <= 0:
-            raise ValueError(f"model.width={width}: must be > 0")
+            raise ParameterError("width", width, "must be > 0")
         convs = [_scaled(c, width) for c in (64, 128, 256)]
         blocks = [_scaled(c, width) for c in (512, 1024, 2048)]
         h1, h2, h3 = (_scaled(c, width) for c in (1024, 512, 256))

@@ -15,7 +15,7 @@ import timm
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from .base import EmotionNet
 from .checkpoint import load_backbone_weights, read_state_dict
 from .registry import register_model
@@ -64,7 +64,7 @@ def create_timm_backbone(
     to ``in_chans``; any other mismatch is an error naming the first offending key.
     """
     if not timm.is_model(model_name):
-        raise ValueError(f"model.model_name={model_name!r} is not a timm architecture")
+        raise ParameterError("model_name", model_name, "is not a timm architecture")
     kwargs = {"num_classes": num_classes, "in_chans": in_chans, "img_size": input_size, **kwargs}
     use_hub = pretrained and checkpoint_path is None
     try:
@@ -123,9 +123,11 @@ class TimmClassifier(EmotionNet):
         width = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
         self.embedding_dim = int(width)
         if not isinstance(self.backbone.get_classifier(), nn.Module):
-            raise ValueError(
-                f"model.model_name={model_name!r}: its classifier is not one module "
-                "(e.g. a distilled two-head model), which emotion-lab cannot split off"
+            raise ParameterError(
+                "model_name",
+                model_name,
+                "its classifier is not one module (e.g. a distilled two-head model), "
+                "which emotion-lab cannot split off",
             )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .registry import register_model
 
@@ -45,11 +46,9 @@ class VireAlexNet(EmotionNet):
         super().__init__()
         spatial = input_size // 2 // 2 // 2
         if spatial < 1:
-            raise ValueError(
-                f"model.input_size={input_size}: vire_alexnet pools 3 times, needs >= 8"
-            )
+            raise ParameterError("input_size", input_size, "vire_alexnet pools 3 times, needs >= 8")
         if width <= 0:
-            raise ValueError(f"model.width={width}: must be > 0")
+            raise ParameterError("width", width, "must be > 0")
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
         self.features = nn.Sequential(
             *_conv(in_chans, c1, 5, batch_norm),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .registry import register_model
 
@@ -37,9 +38,9 @@ class VireCNN(EmotionNet):
         super().__init__()
         spatial = _valid_conv_pool(_valid_conv_pool(input_size))
         if spatial < 1:
-            raise ValueError(f"model.input_size={input_size}: vire_cnn needs >= 10")
+            raise ParameterError("input_size", input_size, "vire_cnn needs >= 10")
         if width <= 0:
-            raise ValueError(f"model.width={width}: must be > 0")
+            raise ParameterError("width", width, "must be > 0")
         c1, c2, d1, d2 = (max(1, round(c * width)) for c in (32, 64, 128, 64))
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, c1, kernel_size=3),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import ParameterError
 from .base import EmotionNet
 from .registry import register_model
 
@@ -69,15 +70,13 @@ class VireDenseNet(EmotionNet):
         super().__init__()
         blocks = [int(n) for n in block_layers]
         if not blocks or min(blocks) < 1:
-            raise ValueError(f"model.block_layers={list(block_layers)}: needs blocks of >= 1 layer")
+            raise ParameterError("block_layers", blocks, "needs blocks of >= 1 layer")
         transitions = len(blocks) - (0 if final_transition else 1)
         # stem halves twice, each transition once
         if input_size // 4 // 2**transitions < 1:
-            raise ValueError(
-                f"model.input_size={input_size}: too small for {transitions} transitions"
-            )
+            raise ParameterError("input_size", input_size, f"too small for {transitions} transitions")
         if not 0 < compression <= 1:
-            raise ValueError(f"model.compression={compression}: must be in (0, 1]")
+            raise ParameterError("compression", compression, "must be in (0, 1]")
         layers: list[nn.Module] = [
             nn.Conv2d(in_chans, stem_channels, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),

@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from emotion_lab.errors import ConfigError
 from hydra_plugins.emotion_lab_sweeper.contract import (
     PLANNED_EPOCHS_ATTR,
     PRUNED_ATTR,
@@ -39,7 +40,7 @@ class TrialLink:
         try:
             study_id = self._storage.get_study_id_from_name(study_name)
         except KeyError:
-            raise ValueError(
+            raise ConfigError(
                 f"trial.study_name: no study '{study_name}' in {storage_url}"
             ) from None
         try:
@@ -47,7 +48,7 @@ class TrialLink:
                 study_id, self.trial_number
             )
         except KeyError:
-            raise ValueError(
+            raise ConfigError(
                 f"trial.number: study '{study_name}' has no trial {self.trial_number}"
             ) from None
         meta: dict[str, Any] = self._storage.get_study_user_attrs(study_id).get(STUDY_META_ATTR, {})
@@ -96,7 +97,7 @@ def link_from(
     if storage is None:
         return None
     if study_name is None or trial_number is None:
-        raise ValueError(
+        raise ConfigError(
             "trial.storage is set but trial.study_name or trial.number is missing: "
             "these three are filled together by the Optuna sweeper"
         )

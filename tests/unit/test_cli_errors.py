@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
+from emotion_lab.builders import build_module
 from emotion_lab.cli import one_line_errors, user_error_of
 from emotion_lab.config import CONFIG_DIR, compose_config
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
-from emotion_lab.errors import CheckpointError, ConfigError, MissingFileError, UserError
+from emotion_lab.errors import (
+    CheckpointError,
+    ConfigError,
+    MissingFileError,
+    ParameterError,
+    UserError,
+)
 from emotion_lab.evaluate import load_run_config
 from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.validation import check_config, check_train_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_data_errors_belong_to_the_user_error_family():
@@ -39,13 +50,73 @@ def test_only_user_errors_are_reported_as_one_line(exc, is_user_error):
     assert (user_error_of(exc) is not None) == is_user_error
 
 
-def test_a_constructor_refusing_its_config_value_is_a_user_error():
+def test_a_constructor_refusing_its_config_value_is_a_user_error_and_its_bugs_are_not():
     wrapped = InstantiationException("Error in call to target 'x'")
-    wrapped.__cause__ = ValueError("model.width=0: must be > 0")
+    wrapped.__cause__ = ConfigError("model.width=0: must be > 0")
     assert str(user_error_of(wrapped)) == "model.width=0: must be > 0"
-    bug = InstantiationException("Error in call to target 'x'")
-    bug.__cause__ = TypeError("unexpected keyword")
-    assert user_error_of(bug) is None
+    for cause in (TypeError("unexpected keyword"), ValueError("a bug's ValueError")):
+        bug = InstantiationException("Error in call to target 'x'")
+        bug.__cause__ = cause
+        assert user_error_of(bug) is None
+
+
+def _classes(n: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        num_classes=n, classes=tuple(f"c{i}" for i in range(n)), class_counts=lambda: [5] * n
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.input_size=8", "model.input_size=8: vire_cnn needs >= 10"),
+        ("model=cnn4", "model.input_size=48: too small for 6 pooling stages"),
+        ("loss.center_form=cosine", "loss.center_form='cosine': must be 'margin' or 'ratio'"),
+        ("loss.margin=-1", "loss.margin=-1: must be >= 0"),
+        ("init.name=xavier", "init.name='xavier': is not a known initializer"),
+        ("model=vit_b16", "model.arch='nope': is not a known model"),
+    ],
+)
+def test_the_config_layer_names_the_key_of_a_refused_constructor_argument(override, named):
+    """Models, losses and initializers name their parameter; building them from a config
+    section puts the section in front, so the message names the key to change."""
+    extra = {"model=cnn4": ["model.channels=[8,8,8,8,8,8]"], "model=vit_b16": ["model.arch=nope"]}
+    cfg = compose_config("train", [override, *extra.get(override, [])], output_dir="outputs/x")
+    with pytest.raises(ParameterError) as info:
+        build_module(cfg, _classes(3))
+    assert str(info.value).startswith(named)
+    assert user_error_of(info.value) is info.value
+
+
+def test_an_internal_bug_keeps_its_traceback_and_exit_code(tmp_path) -> None:
+    """A plain ValueError is a bug, not bad input, even from a constructor Hydra instantiates
+    from the config: it keeps its traceback and does not exit with the user-error code 2."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "bug.py"
+    script.write_text(
+        "import runpy, sys\n"
+        "from emotion_lab.models import registry\n"
+        "def broken(**kwargs):\n"
+        "    raise ValueError('an internal bug')\n"
+        "registry._REGISTRY['vire_cnn'] = broken\n"
+        "sys.argv = ['train', 'experiment=smoke', 'logger=csv', f'hydra.run.dir={sys.argv[1]}']\n"
+        "runpy.run_module('emotion_lab.train', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("EMOTION_LAB_DEBUG", "HYDRA_FULL_ERROR")}
+    env |= {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode not in (0, 2), proc.stderr[-2000:]
+    assert "Traceback" in proc.stderr and "ValueError: an internal bug" in proc.stderr
+    assert "error: an internal bug" not in proc.stderr
 
 
 def test_one_line_errors_exits_2_with_one_line_and_keeps_bug_tracebacks(capsys, monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from emotion_lab.errors import ParameterError
 from emotion_lab.models import INITIALIZERS, apply_initializer, create_model
 
 
@@ -73,7 +74,7 @@ def test_default_leaves_pytorch_initialisation() -> None:
 
 
 def test_unknown_name_names_the_key() -> None:
-    with pytest.raises(ValueError, match=r"init\.name='xavier'.*glorot_uniform"):
+    with pytest.raises(ParameterError, match=r"^name='xavier'.*glorot_uniform"):
         apply_initializer(_net(), "xavier")
     assert set(INITIALIZERS) == {"default", "glorot_uniform", "he_normal", "lecun_normal"}
 

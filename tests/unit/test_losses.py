@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from emotion_lab.errors import ParameterError
 from emotion_lab.losses import ContrastiveCenterLoss, EmotionLoss, balanced_class_weights
 
 
@@ -67,14 +68,19 @@ def test_centers_learn_toward_their_class():
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
-        ({"margin": -1.0}, "loss.margin"),
-        ({"lambda_": -0.5}, "loss.lambda_"),
-        ({"form": "cosine"}, "loss.center_form"),
+        ({"margin": -1.0}, "margin=-1.0: must be >= 0"),
+        ({"lambda_": -0.5}, "lambda_=-0.5: must be >= 0"),
+        ({"form": "cosine"}, "form='cosine': must be"),
     ],
 )
-def test_nonsense_values_name_their_key(kwargs, key):
-    with pytest.raises(ValueError, match=key):
+def test_nonsense_values_name_their_parameter(kwargs, key):
+    with pytest.raises(ParameterError, match=f"^{key}"):
         ContrastiveCenterLoss(num_classes=2, feat_dim=2, **kwargs)
+
+
+def test_the_objective_names_its_own_parameter_for_the_center_form():
+    with pytest.raises(ParameterError, match="^center_form='cosine': must be"):
+        EmotionLoss(3, 2, center_form="cosine")
 
 
 def test_total_is_ce_plus_beta_times_center_terms():
@@ -111,8 +117,8 @@ def test_balanced_weights_follow_sklearn_rule():
 
 
 def test_class_weights_reject_wrong_length_and_unknown_rule():
-    with pytest.raises(ValueError, match="loss.class_weights"):
+    with pytest.raises(ParameterError, match=r"^class_weights=\[1.0, 2.0\]: 2 values for 3"):
         EmotionLoss(3, 2, class_weights=[1.0, 2.0])
-    with pytest.raises(ValueError, match="loss.class_weights"):
+    with pytest.raises(ParameterError, match="^class_weights='inverse'"):
         EmotionLoss(3, 2, class_weights="inverse")
     assert not math.isnan(EmotionLoss(3, 2, class_weights=[1, 2, 3]).class_weight.sum().item())

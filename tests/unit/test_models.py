@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from emotion_lab.errors import ParameterError
 from emotion_lab.models import EmotionNet, create_model, list_models
 from emotion_lab.models.cnn4 import CNN4
 from emotion_lab.models.gram_efficientnet import GramModule, gram_matrix
@@ -112,7 +113,7 @@ def test_the_module_runs_every_model_channels_last_without_changing_results(
 
 @pytest.mark.parametrize("name", ["vire_cnn", "vire_alexnet", "vire_densenet", "cnn4"])
 def test_too_small_input_names_the_key(name: str) -> None:
-    with pytest.raises(ValueError, match="model.input_size=4"):
+    with pytest.raises(ParameterError, match="^input_size=4: "):
         create_model(name, NUM_CLASSES, in_chans=1, input_size=4)
 
 
@@ -168,7 +169,7 @@ def test_vire_densenet_block_structure_is_configurable() -> None:
         create_model("vire_densenet", NUM_CLASSES, block_layers=[2, 3, 1]).embedding_dim
         == ((64 + 2 * 32) // 2 + 3 * 32) // 2 + 32
     )
-    with pytest.raises(ValueError, match="model.input_size"):
+    with pytest.raises(ParameterError, match="^input_size=16: "):
         create_model("vire_densenet", NUM_CLASSES, input_size=16, block_layers=[4, 4, 4, 4])
 
 
@@ -204,7 +205,7 @@ def test_cnn4_regularization_loss_is_keras_l2() -> None:
 def test_cnn4_l2_coefficients_are_configurable() -> None:
     model = create_model("cnn4", NUM_CLASSES, in_chans=1, conv_l2=0.0, dense_l2=0.0)
     assert model.regularization_loss().item() == 0.0
-    with pytest.raises(ValueError, match="model.conv_l2"):
+    with pytest.raises(ParameterError, match=r"^conv_l2=\[0.1, 0.1\]: 2 values for 4"):
         create_model("cnn4", NUM_CLASSES, in_chans=1, conv_l2=[0.1, 0.1])
 
 
@@ -410,7 +411,7 @@ def test_gram_default_taps_give_136_dims() -> None:
 
 
 def test_gram_wrong_tap_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="model.taps") as info:
+    with pytest.raises(ParameterError, match="^taps=") as info:
         create_model(
             "gram_efficientnet",
             NUM_CLASSES,
@@ -497,7 +498,7 @@ def test_timm_checkpoint_errors_name_the_key(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"vit\.pth.*does not match.*key"):
         create_model("timm", NUM_CLASSES, model_name="test_resnet", checkpoint_path=str(other))
-    with pytest.raises(ValueError, match="model.model_name='no_such_net'"):
+    with pytest.raises(ParameterError, match="^model_name='no_such_net': "):
         create_model("timm", NUM_CLASSES, model_name="no_such_net")
 
 

@@ -121,7 +121,7 @@ def test_s003_padding_is_a_visible_choice() -> None:
     assert (same.dense.in_features, valid.dense.in_features) == (512 * 3 * 3, 512)
     x = torch.rand(2, 1, 48, 48)
     assert valid(x).shape == same(x).shape == (2, 7)
-    with pytest.raises(InstantiationException, match="model.padding must be 'same' or 'valid'"):
+    with pytest.raises(InstantiationException, match="padding='full': must be 'same' or 'valid'"):
         instantiate(cfg.model, num_classes=7, padding="full")
     zoom = [op.get("zoom") for op in cfg.augmentation.ops if "RandomAffine" in op._target_]
     assert zoom == [[0.8, 1.2]]  # Keras' zoom_range 0.2, drawn per axis

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from emotion_lab.errors import ParameterError
 from emotion_lab.models import create_model
 from emotion_lab.models.resemotenet import SqueezeExcite
 
@@ -57,5 +58,5 @@ def test_full_model_is_c1() -> None:
 
 @pytest.mark.parametrize("stages", [[], [3, 1], [1, 1], [4]])
 def test_bad_stage_lists_name_the_key(stages: list[int]) -> None:
-    with pytest.raises(ValueError, match="model.conv_stages"):
+    with pytest.raises(ParameterError, match="^conv_stages="):
         create_model("resemotenet", 7, width=1 / 16, conv_stages=stages)

@@ -35,6 +35,7 @@ from emotion_lab.data.formats.decode import (
 )
 from emotion_lab.data.formats.folders import DEFAULT_SPLIT_DIRS, ImageFile, listing_digest
 from emotion_lab.data.formats.text import first_line, read_rows
+from emotion_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class AnnotationFile:
         if classes is not None:
             self.classes: tuple[str, ...] = tuple(classes)
             if not self.classes or len(set(self.classes)) != len(self.classes):
-                raise ValueError(f"classes must be non-empty and unique; got {list(self.classes)}")
+                raise ConfigError(f"classes must be non-empty and unique; got {list(self.classes)}")
         else:
             self.classes = self._infer_classes()
         self._cache_dir, self._prefix = cache_location(

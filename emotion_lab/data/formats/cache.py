@@ -30,6 +30,7 @@ import numpy as np
 from emotion_lab import files
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import CacheRef, ImageSet, OnBadSample, Split
+from emotion_lab.errors import ConfigError
 
 try:  # POSIX; elsewhere concurrent builders each decode and the last rename wins
     import fcntl
@@ -396,7 +397,7 @@ class BadSamples:
 
     def __init__(self, mode: str) -> None:
         if mode not in ("error", "skip"):
-            raise ValueError(f"on_bad_sample must be 'error' or 'skip'; got {mode!r}")
+            raise ConfigError(f"on_bad_sample must be 'error' or 'skip'; got {mode!r}")
         self.mode: OnBadSample = mode  # type: ignore[assignment]
         self.count = 0
         self.unassigned = 0

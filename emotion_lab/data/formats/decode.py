@@ -30,6 +30,7 @@ from emotion_lab.data.formats.cache import (
     scratch_arrays,
     write_cache,
 )
+from emotion_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def check_workers(decode_workers: int | None) -> int:
         or isinstance(decode_workers, bool)
         or decode_workers < 0
     ):
-        raise ValueError(
+        raise ConfigError(
             f"data.decode_workers must be a positive integer, 0 or null (all cores); "
             f"got {decode_workers!r}"
         )
@@ -273,12 +274,12 @@ def check_image_size(image_size: int | None) -> int | None:
     """Shared argument check: ``image_size`` is a positive int or None (keep native size)."""
     bad_type = not isinstance(image_size, int) or isinstance(image_size, bool)
     if image_size is not None and (bad_type or image_size < 1):
-        raise ValueError(f"image_size must be a positive integer or None; got {image_size!r}")
+        raise ConfigError(f"image_size must be a positive integer or None; got {image_size!r}")
     return None if image_size is None else int(image_size)
 
 
 def check_channels(channels: int) -> int:
     """Shared argument check: 1 (grey) or 3 (RGB) channels."""
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
+        raise ConfigError(f"channels must be 1 or 3; got {channels!r}")
     return int(channels)

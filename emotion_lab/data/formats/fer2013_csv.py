@@ -31,6 +31,7 @@ from emotion_lab.data.formats.cache import (
     write_json,
 )
 from emotion_lab.data.formats.text import read_rows
+from emotion_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Fer2013Csv:
         self.path = Path(path)
         self.classes: tuple[str, ...] = tuple(classes)
         if not self.classes:
-            raise ValueError("classes must not be empty")
+            raise ConfigError("classes must not be empty")
         BadSamples(on_bad_sample)  # validates the value now rather than at the first bad row
         self.on_bad_sample = on_bad_sample
         self.hint = hint or (

@@ -34,6 +34,7 @@ from emotion_lab.data.formats.decode import (
     check_workers,
     decode_images_cached,
 )
+from emotion_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class ImageFolders:
         if classes is not None:
             self.classes: tuple[str, ...] = tuple(classes)
             if not self.classes or len(set(self.classes)) != len(self.classes):
-                raise ValueError(f"classes must be non-empty and unique; got {list(self.classes)}")
+                raise ConfigError(f"classes must be non-empty and unique; got {list(self.classes)}")
         else:
             self.classes = self._infer_classes()
         self._cache_dir, self._prefix = cache_location(

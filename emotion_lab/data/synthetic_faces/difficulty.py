@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from emotion_lab.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Difficulty:
@@ -32,19 +34,19 @@ class Difficulty:
         for name in ("intensity", "scale", "noise"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or len(value) != 2:
-                raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+                raise ConfigError(f"{name} must be a (low, high) pair, got {value!r}")
             lo, hi = value
             if not 0.0 <= lo <= hi:
-                raise ValueError(f"{name} must be a range 0 <= low <= high, got {(lo, hi)}")
+                raise ConfigError(f"{name} must be a range 0 <= low <= high, got {(lo, hi)}")
         for name in ("leak_prob", "leak_max", "occlusion", "blur"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+                raise ConfigError(f"{name} must be in [0, 1], got {value}")
         if self.intensity[1] > 1.0:
-            raise ValueError(f"intensity must lie within [0, 1], got {self.intensity}")
+            raise ConfigError(f"intensity must lie within [0, 1], got {self.intensity}")
         for name in ("rotation_deg", "shift_px", "yaw", "lighting"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def make_difficulty(**difficulty: object) -> Difficulty:
@@ -52,7 +54,7 @@ def make_difficulty(**difficulty: object) -> Difficulty:
     known = {f.name for f in fields(Difficulty)}
     for key in difficulty:
         if key not in known:
-            raise ValueError(f"unknown difficulty key {key!r}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown difficulty key {key!r}; known: {', '.join(sorted(known))}")
     # Ranges may come from a config as lists (or omegaconf ListConfig): freeze them to tuples.
     values = {
         k: tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v

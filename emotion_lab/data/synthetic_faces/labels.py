@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from emotion_lab.data.formats.fer2013_csv import FER2013_CLASSES as CLASSES
+from emotion_lab.errors import ConfigError
 
 FER2013_CLASS_COUNTS: dict[str, int] = {
     "angry": 4953,
@@ -25,20 +26,20 @@ FER2013_CLASS_COUNTS: dict[str, int] = {
 def check_n(n: int) -> None:
     """Reject a face count that is not a positive integer."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise ConfigError(f"n must be a positive integer, got {n!r}")
 
 
 def check_label_noise(label_noise: float) -> None:
     """Reject a label-noise share outside [0, 1)."""
     if not 0.0 <= label_noise < 1.0:
-        raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}")
+        raise ConfigError(f"label_noise must be in [0, 1), got {label_noise!r}")
 
 
 def check_fractions(split_fractions: tuple[float, float, float]) -> tuple[float, float, float]:
     """Train/val/test shares as three floats summing to 1."""
     fr = tuple(float(f) for f in split_fractions)
     if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-        raise ValueError(
+        raise ConfigError(
             f"split_fractions must be three non-negative numbers summing to 1, got {split_fractions!r}"
         )
     return fr  # type: ignore[return-value]

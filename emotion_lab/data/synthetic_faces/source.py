@@ -8,6 +8,7 @@ from emotion_lab.data.formats.base import ImageSet, OnBadSample, Split
 from emotion_lab.data.formats.fer2013_csv import Fer2013Csv
 from emotion_lab.data.synthetic_faces.labels import CLASSES, check_label_noise, check_n
 from emotion_lab.data.synthetic_faces.writers import csv_filename, write_fer2013_csv
+from emotion_lab.errors import ConfigError
 
 
 class SyntheticFer2013:
@@ -24,7 +25,7 @@ class SyntheticFer2013:
         check_n(n)
         check_label_noise(label_noise)
         if on_bad_sample not in ("error", "skip"):
-            raise ValueError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+            raise ConfigError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         self.root = Path(root)
         self.n, self.seed, self.label_noise = n, seed, label_noise
         self.on_bad_sample = on_bad_sample
