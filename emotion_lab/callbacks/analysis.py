@@ -13,11 +13,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from emotion_lab import files
 from emotion_lab.metrics.embedding import embedding_report
+from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.viz import plots, provenance
 from emotion_lab.viz.captions import figure_title, run_settings
 from emotion_lab.viz.report import markdown_table, write_report
@@ -72,6 +72,21 @@ def per_class_section(rows: list[dict[str, Any]]) -> str:
     return table
 
 
+def checkpoint_epoch(path: Path) -> tuple[int, str]:
+    """The epoch a Lightning checkpoint was saved in and, when its ModelCheckpoint state says,
+    the monitored value that made it the best (``"val/acc = 0.8125"``, else ``""``)."""
+    stored = read_checkpoint(path, "ckpt_path")
+    for state in (stored.get("callbacks") or {}).values():
+        if (
+            isinstance(state, dict)
+            and state.get("monitor")
+            and state.get("best_model_score") is not None
+        ):
+            score = f"{state['monitor']} = {float(state['best_model_score']):.4f}"
+            return int(stored.get("epoch", 0)), score
+    return int(stored.get("epoch", 0)), ""
+
+
 def run_label(trainer: pl.Trainer, output_dir: Path) -> str:
     """The W&B run's name when there is one, else the run folder's name."""
     for logger in trainer.loggers:
@@ -86,9 +101,17 @@ class TestAnalysis(pl.Callback):
     """Writes confusion matrix, UMAP, center distances, curves and report.md into the run folder."""
 
     def __init__(
-        self, output_dir: str, umap: bool = True, seed: int = 0, max_umap_points: int = 20000
+        self,
+        output_dir: str,
+        umap: bool = True,
+        seed: int = 0,
+        max_umap_points: int = 20000,
+        checkpoint: str | None = None,
     ) -> None:
+        """``checkpoint``: the file whose weights are tested when the Trainer was not given it
+        (``evaluate`` loads the module itself); a fit's test names its own."""
         self.output_dir = Path(output_dir)
+        self.checkpoint = checkpoint
         self.umap = umap
         self.seed = seed
         self.max_umap_points = max_umap_points
@@ -201,18 +224,15 @@ class TestAnalysis(pl.Callback):
         )
         self._log(trainer, metrics, images, rows)
 
+    def _tested_checkpoint(self, trainer: pl.Trainer) -> Path | None:
+        path = trainer.ckpt_path or self.checkpoint
+        return Path(path) if path else None
+
     def _best_epoch(self, trainer: pl.Trainer) -> tuple[int, str] | None:
-        """``(epoch, "val/acc = 0.8125")`` of the checkpoint the test used; None without a fit."""
-        checkpoint = trainer.checkpoint_callback
-        curves = self._metrics_csv(trainer)
-        if not isinstance(checkpoint, ModelCheckpoint) or checkpoint.monitor is None or not curves:
-            return None
-        found = plots.best_epoch(
-            plots.read_metrics_csv(curves), checkpoint.monitor, checkpoint.mode
-        )
-        if found is None:
-            return None
-        return found[0], f"{checkpoint.monitor} = {found[1]:.4f}"
+        """``(epoch, "val/acc = 0.8125")`` of the checkpoint the test used, read from the file
+        itself; None when the test ran on weights in memory (no checkpoint to name)."""
+        path = self._tested_checkpoint(trainer)
+        return None if path is None else checkpoint_epoch(path)
 
     def _run_info(self, trainer: pl.Trainer, best: tuple[int, str] | None) -> dict[str, str]:
         info = {"command": f"`{provenance.command_line()}`"}
@@ -220,12 +240,15 @@ class TestAnalysis(pl.Callback):
         info["overrides"] = " ".join(f"`{o}`" for o in overrides) if overrides else "none"
         info["date"] = provenance.now_text()
         info["run folder"] = str(self.output_dir)
-        checkpoint = trainer.ckpt_path
-        if checkpoint:
-            info["checkpoint"] = self._relative(Path(checkpoint))
+        checkpoint = self._tested_checkpoint(trainer)
+        info["checkpoint"] = (
+            "none (weights in memory)" if checkpoint is None else self._relative(checkpoint)
+        )
         if best is not None:
-            trained = trainer.current_epoch
-            info["best epoch"] = f"{best[0]} (from 0, of {trained} trained): {best[1]}"
+            trained = f", of {trainer.current_epoch} trained" if trainer.current_epoch else ""
+            info["best epoch"] = f"{best[0]} (from 0{trained})" + (
+                f": {best[1]}" if best[1] else ""
+            )
         return info
 
     def _relative(self, path: Path) -> str:

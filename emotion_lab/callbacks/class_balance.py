@@ -14,6 +14,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
 
+from emotion_lab.callbacks.analysis import run_label
+from emotion_lab.viz.captions import figure_title
 from emotion_lab.viz.class_balance import plot_class_balance
 from emotion_lab.viz.plots import save_figure
 
@@ -35,7 +37,10 @@ class ClassBalancePlot(pl.Callback):
         if balance is None or not trainer.is_global_zero:
             return
         name = getattr(trainer.datamodule, "name", "data")
-        figure = plot_class_balance(balance, title=f"{name} training classes")
+        config = getattr(pl_module, "run_config", None)
+        run = run_label(trainer, self.output_dir)
+        title = figure_title(f"{name} training classes", run, config)
+        figure = plot_class_balance(balance, title=title)
         self.path = save_figure(figure, self.output_dir / "figures" / FILE_NAME)
         log.info("class distribution before and after balancing: %s", self.path)
         for logger in trainer.loggers:

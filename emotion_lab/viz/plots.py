@@ -35,7 +35,6 @@ __all__ = [
     "training_series",
     "umap_2d",
     "umap_with_points",
-    "best_epoch",
     "epoch_values",
 ]
 
@@ -551,21 +550,6 @@ def training_series(
     return series
 
 
-def best_epoch(
-    rows: Iterable[Mapping[str, float]], monitor: str, mode: str = "max"
-) -> tuple[int, float] | None:
-    """``(epoch, value)`` where ``monitor`` was best, the first such epoch on ties (the one
-    ModelCheckpoint keeps, since it saves only on improvement); None if it was never logged."""
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
-    found = epoch_values(list(rows), monitor)
-    if found is None:
-        return None
-    epochs, values = found
-    index = int(np.argmax(values) if mode == "max" else np.argmin(values))
-    return int(epochs[index]), float(values[index])
-
-
 def plot_training_curves(
     source: str | os.PathLike[str] | Iterable[Mapping[str, float]],
     title: str = "Training curves",
@@ -592,6 +576,7 @@ def plot_training_curves(
     grid_rows = math.ceil(len(panels) / columns)
     fig = _new_figure(5.0 * columns, 3.8 * grid_rows + 0.4)
     axes = fig.subplots(grid_rows, columns, squeeze=False).ravel()
+    shown = {int(e) for epochs, _ in series.values() for e in epochs}
     for ax, (name, ylabel, curves) in zip(axes, panels, strict=False):
         for curve, curve_label, style in curves:
             if curve in series:
@@ -607,6 +592,8 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
+        if len(shown) == 1:  # one epoch: the locator would label fractions around it
+            ax.set_xticks(sorted(shown))
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title)

@@ -83,6 +83,7 @@ def test_test_analysis_writes_the_roc_png_and_links_it(tmp_path: Path) -> None:
         current_epoch=0,
         datamodule=None,
         global_step=0,
+        ckpt_path=None,
     )
     analysis = TestAnalysis(str(tmp_path), umap=False)
     analysis.on_test_end(trainer, module)  # type: ignore[arg-type]
