@@ -112,25 +112,46 @@ def _interrupted_return(job: dict[str, Any] | None, signal_name: str) -> Any:
 
     from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 
-    overrides = []
-    if job is not None:
-        overrides = list(job["config"].hydra.overrides.task)
+    overrides = [] if job is None else list(job["overrides"])
     ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
     ret.return_value = JobInterrupted(f"interrupted by {signal_name}")
     ret.status = JobStatus.FAILED
     return ret
 
 
+def _compose(job: dict[str, Any]) -> Any:
+    """The job's config: the sweep's with the job's overrides, composed here, not in the sweep
+    process, where Hydra's loader would serialise the jobs in flight behind one lock."""
+    from omegaconf import open_dict
+
+    loader = job["hydra_context"].config_loader
+    config = loader.load_sweep_config(job["sweep_config"], list(job["overrides"]))
+    with open_dict(config):
+        config.hydra.job.id = job["job_id"]
+        config.hydra.job.num = job["job_num"]
+    return config
+
+
 def _run(job: dict[str, Any]) -> Any:
+    """Hydra's state as the sweep process had it, then ``run_job`` as Hydra's launchers call it.
+
+    A config that fails to compose fails the job, with the error, like a failing task.
+    """
     from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
 
+    from hydra_plugins.emotion_lab_sweeper._process_launcher import failed_job_return
+
     Singleton.set_state(job["singletons"])
     setup_globals()
+    try:
+        config = _compose(job)
+    except Exception as exc:
+        return failed_job_return(list(job["overrides"]), exc)
     return run_job(
         hydra_context=job["hydra_context"],
         task_function=job["task_function"],
-        config=job["config"],
+        config=config,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )

@@ -68,7 +68,7 @@ def make_launcher(
             "process, so each trial runs in its own process instead (hydra/launcher=process, "
             f"cpus_per_job={cpus})"
         )
-        launcher = ProcessLauncher(cpus_per_job=cpus)
+        launcher = ProcessLauncher(cpus_per_job=cpus, jobs_in_flight=n_jobs)
         launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
     return launcher
 

@@ -30,14 +30,12 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, entry_module
 from hydra_plugins.emotion_lab_sweeper._warm_pool import WarmPool, WorkerDied
 
 log = logging.getLogger(__name__)
-
-_compose_lock = threading.Lock()  # Hydra's config loader is not meant for concurrent use
 
 
 class DevicePool:
@@ -182,6 +180,7 @@ class ProcessLauncher(Launcher):
             )
         self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
         self.warm = warm
+        self.jobs_in_flight = None if jobs_in_flight is None else int(jobs_in_flight)
         self.worker_max_jobs = None if worker_max_jobs is None else int(worker_max_jobs)
         self.worker_max_rss_gb = None if worker_max_rss_gb is None else float(worker_max_rss_gb)
         self.config: DictConfig | None = None
@@ -210,6 +209,7 @@ class ProcessLauncher(Launcher):
                 timeout_s=self.timeout_s,
             )
             weakref.finalize(self, self._warm.close)  # workers exit when their pipes close
+            self._warm.prestart(self.jobs_in_flight or 1)
 
     def close(self) -> None:
         """Let the warm workers exit (they also do when this process ends)."""
@@ -232,16 +232,14 @@ class ProcessLauncher(Launcher):
         assert self.hydra_context is not None and self.config is not None
         assert self._pool is not None
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        with _compose_lock:
-            job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(job_cfg):
-            job_cfg.hydra.job.id = f"{os.getpid()}_{idx}"
-            job_cfg.hydra.job.num = idx
         payload = cloudpickle.dumps(
             {
                 "hydra_context": self.hydra_context,
                 "task_function": self.task_function,
-                "config": job_cfg,
+                "sweep_config": self.config,  # the job composes its own config from these
+                "overrides": overrides,
+                "job_id": f"{os.getpid()}_{idx}",
+                "job_num": idx,
                 "singletons": Singleton.get_state(),
                 "parent_pid": os.getpid(),
             }

@@ -172,6 +172,18 @@ class WarmPool:
     def slots(self) -> int:
         return self._n_slots
 
+    def prestart(self, jobs_in_flight: int) -> None:
+        """Start the workers the first jobs will use (every GPU slot, or ``jobs_in_flight``
+        CPU slots), so that they warm up while the sweep prepares those jobs."""
+        with self._cond:
+            if not self._gpu:
+                while self._n_slots < jobs_in_flight:
+                    self._free.append(Slot(self._n_slots))
+                    self._n_slots += 1
+            for slot in self._free if self._gpu else self._free[:jobs_in_flight]:
+                if slot not in self._workers:
+                    self._workers[slot] = WarmWorker(slot, self.env_for(slot))
+
     def run(self, payload: bytes) -> JobReturn:
         """Run one pickled job (the dict ``_job_process`` reads) on a warm worker."""
         slot = self._acquire()
