@@ -11,6 +11,9 @@ sweep of ``experiment=smoke`` and prints the numbers; :func:`sweep_overhead` rea
 Optuna sweep folder. ``--summarize DIR...`` prints epochs run and best value per sweep folder,
 to compare a study with and without pruning.
 
+The default run also prints the sweep's worker utilisation on 24 sleep trials with 4 in flight,
+next to the zero-overhead bound of the same schedule (:mod:`emotion_lab.sweep.utilisation`).
+
 ``--pruning`` runs the default study (``sweeps/default.yaml``: its space, baseline and pruner) on
 ``experiment=smoke`` data twice with the same seed, pruning on and off, then trains each study's
 best configuration with ``repeat.seeds`` seeds: the spread of those repeats is the noise against
@@ -357,6 +360,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for line in report.lines():
         print(f"  {line}")
     print(f"  whole command (incl. interpreter start): {wall:.1f} s")
+    from emotion_lab.sweep.utilisation import SLEEP_APP, run_utilisation
+
+    print(f"sweep utilisation ({SLEEP_APP}: 24 trials sleeping 1-10 s, TPE, n_jobs=4):")
+    for line in run_utilisation().lines():
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
