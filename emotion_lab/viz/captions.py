@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["figure_title", "run_settings"]
+__all__ = ["figure_title", "run_settings", "with_detail"]
 
 
 def _get(config: Mapping[str, Any], dotted: str) -> Any:
@@ -60,3 +60,10 @@ def figure_title(what: str, run: str, config: Mapping[str, Any] | None) -> str:
     settings = run_settings(config)
     head = f"{what} — run {run}" if run else what
     return f"{head}\n{settings}" if settings else head
+
+
+def with_detail(title: str, detail: str, sep: str = ": ") -> str:
+    """``title`` with ``detail`` (a figure's own summary, e.g. its macro AUC) at the end of its
+    first line, so the settings line of :func:`figure_title` stays last."""
+    head, newline, rest = title.partition("\n")
+    return f"{head}{sep}{detail}{newline}{rest}"

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from emotion_lab.data.balance import ClassBalance
+from emotion_lab.viz.captions import with_detail
 from emotion_lab.viz.plots import _check_classes, _new_figure
 
 _AFTER_LABEL = {
@@ -51,9 +52,8 @@ def plot_class_balance(balance: ClassBalance, title: str = "Training class distr
         ax.bar_label(drawn, labels=[f"{v:.0f}" for v in after], fontsize=7)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("training images")
-    head, _, settings = title.partition("\n")  # the totals go on the first line of the title
     totals = f"{before.sum():.0f} → {after.sum():.0f} ({_AFTER_LABEL[balance.how]})"
-    ax.set_title(f"{head}: {totals}" + (f"\n{settings}" if settings else ""), fontsize=9)
+    ax.set_title(with_detail(title, totals), fontsize=9)
     ax.set_ylim(0, 1.18 * max(float(before.max()), float(after.max()), 1.0))  # room for labels
     ax.legend(fontsize=8, loc="upper left", ncols=3)
     return fig

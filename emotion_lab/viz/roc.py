@@ -22,6 +22,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from emotion_lab.cli import one_line_errors
 from emotion_lab.errors import UserError
+from emotion_lab.viz.captions import with_detail
 from emotion_lab.viz.plots import _new_figure, save_figure
 
 
@@ -74,7 +75,7 @@ def plot_roc_curves(
             ax.plot(curve.fpr, curve.tpr, linewidth=1.5, label=f"{curve.name}: AUC {curve.auc:.3f}")
     defined = [c.auc for c in curves if not np.isnan(c.auc)]
     macro = f"macro AUC {np.mean(defined):.3f}" if defined else "no class has a curve"
-    ax.set_title(f"{title}, {macro}")
+    ax.set_title(with_detail(title, macro, sep=", "))
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_xlim(0, 1)

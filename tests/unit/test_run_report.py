@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from emotion_lab.callbacks.analysis import class_averages, per_class_report, per_class_section
-from emotion_lab.viz.captions import figure_title, run_settings
+from emotion_lab.viz.captions import figure_title, run_settings, with_detail
 from emotion_lab.viz.provenance import command_line, job_overrides
 
 CONFIG = {
@@ -32,6 +32,8 @@ def test_run_settings_name_model_data_loss_optimizer_and_seed() -> None:
     assert run_settings(None) == ""
     assert figure_title("UMAP", "run-1", None) == "UMAP — run run-1"
     assert figure_title("UMAP", "run-1", CONFIG).splitlines()[1].startswith("vire_cnn on")
+    assert with_detail("ROC — run r\nvire_cnn", "AUC 0.9", ", ") == "ROC — run r, AUC 0.9\nvire_cnn"
+    assert with_detail("ROC", "AUC 0.9") == "ROC: AUC 0.9"
 
 
 def test_command_line_as_typed() -> None:
