@@ -78,8 +78,8 @@ class SweepInterrupted(RuntimeError):
 def reported() -> Iterator[None]:
     """How a sweep ends on the console, for Hydra's entry point.
 
-    Bad setting (:class:`SweepConfigError`, or a ``ValueError`` a launcher's constructor raised
-    while Hydra built it): one line, exit 2. Failure budget spent: one line, exit 1. Stopped by a
+    Bad setting (:class:`SweepConfigError`, also when a plugin constructor Hydra built raised
+    it): one line, exit 2. Failure budget spent: one line, exit 1. Stopped by a
     signal: one line, exit 130. Anything else is a bug and keeps its traceback.
     """
     try:
@@ -101,7 +101,7 @@ def _bad_setting(exc: BaseException) -> BaseException | None:
     cause: BaseException = exc
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
-    return cause if cause is not exc and isinstance(cause, ValueError) else None
+    return cause if isinstance(cause, SweepConfigError) else None
 
 
 def _exit(message: str, code: int) -> None:

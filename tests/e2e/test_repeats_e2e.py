@@ -102,4 +102,6 @@ def test_a_sweep_trial_returns_the_mean_over_its_seeds(tmp_path: Path) -> None:
     objectives = [float(r["objective"]) for r in _csv(Path(row["run_dir"]) / "repeats.csv")]
     assert len(objectives) == 2
     assert float(row["value"]) == pytest.approx(np.mean(objectives))
+    assert row["runs"] == "2" and float(row["mean"]) == pytest.approx(np.mean(objectives))
+    assert float(row["ci95_low"]) <= float(row["mean"]) <= float(row["ci95_high"])  # ± CI shown
     assert (sweep / "compare" / "compare.csv").is_file()  # the sweep ended with its table too
