@@ -93,10 +93,8 @@ class WarmWorker:
         started = time.monotonic()
         try:
             self._jobs.send_bytes(payload)
-            if not self._replies.poll(timeout_s):
-                self.kill()
-                raise TimeoutError(f"job ran past {timeout_s:.0f} s")
-            reply = cloudpickle.loads(self._replies.recv_bytes())
+            answered = self._replies.poll(timeout_s)
+            reply = cloudpickle.loads(self._replies.recv_bytes()) if answered else None
         except (EOFError, OSError) as exc:
             code = self._wait(5.0)
             elapsed = time.monotonic() - started
@@ -106,6 +104,9 @@ class WarmWorker:
         except BaseException:
             self.kill()  # Ctrl-C in this thread: the reply would never be read
             raise
+        if reply is None:
+            self.kill()
+            raise TimeoutError(f"job ran past {timeout_s:.0f} s")
         self.jobs_run += 1
         assert isinstance(reply, dict) and isinstance(reply["ret"], JobReturn)
         return reply

@@ -7,7 +7,7 @@ pickled Hydra state is installed, ``run_job`` runs the task, a stop signal makes
 after it: environment variables (Lightning's DDP writes ``MASTER_PORT``, ``LOCAL_RANK``...),
 working directory, ``sys.path``, signal handlers, leftover child processes. A job that leaves
 state that cannot be put back (a ``torch.distributed`` process group) makes the worker ask to
-be replaced. The reply carries the resident memory after the job, for the pool's memory limit.
+be replaced, and exit after its reply. The reply carries the resident memory after the job, for the pool's memory limit.
 
 The worker exits when its job pipe closes (the pool retired it or the sweep ended), after an
 interrupted job (the sweep is stopping), on a stop signal while idle, and when the sweep
@@ -21,6 +21,7 @@ import gc
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -66,36 +67,35 @@ class ProcessState:
             os.chdir(self.cwd)
         sys.path[:] = self.path
         interruption.install()
-        reason = _leftover_children()
-        return _torch_cleanup() or reason
-
-
-def _leftover_children() -> str | None:
-    """Kill processes a job left running (data loader workers, ranks) and reap them."""
-    left = descendant_pids(os.getpid())
-    if not left:
-        return None
-    signal_pids(left, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    return None
+        return _torch_cleanup()
 
 
 def _torch_cleanup() -> str | None:
-    """Free cached GPU memory; a process group left initialised means a fresh worker."""
+    """Free cached GPU memory; a process group left initialised (a DDP job: Lightning also
+    watches its ranks from a thread that would kill this process) means a fresh worker."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
-    reason = None
-    dist = getattr(torch, "distributed", None)
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        with contextlib.suppress(Exception):
-            dist.destroy_process_group()
-        reason = "the job left a torch.distributed process group"
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-    return reason
+    dist = getattr(torch, "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return "the job left a torch.distributed process group"
+    return None
+
+
+def reap_leftovers(grace_s: float = 1.0) -> None:
+    """Processes a job left running (data loader workers...) get ``grace_s`` to end, then are
+    killed, so the next job starts alone."""
+    deadline = time.monotonic() + grace_s
+    while descendant_pids(os.getpid()) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)
+        time.sleep(0.05)
+    signal_pids(descendant_pids(os.getpid()), signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def load_job(data: bytes) -> dict[str, Any]:
@@ -160,8 +160,9 @@ def serve(jobs: Connection, replies: Connection, parent_pid: int) -> int:
                 replies.send_bytes(cloudpickle.dumps(reply))
         except KeyboardInterrupt:
             return 0  # a stop signal held while replying: the reply went out, now stop
-        if interruption.signal_name is not None:
-            return 0
+        if interruption.signal_name is not None or retire is not None:
+            return 0  # the sweep is stopping, or the pool replaces this worker
+        reap_leftovers()
 
 
 def main(argv: list[str]) -> int:

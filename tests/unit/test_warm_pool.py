@@ -157,3 +157,48 @@ def test_a_stop_signal_interrupts_the_jobs_and_ends_every_worker(launch) -> None
         assert time.monotonic() < deadline, "interrupted workers are still alive"
         time.sleep(0.05)
     assert launcher._warm.pids() == []  # no replacement started while the sweep stops
+
+
+def _spawner(cfg: Any) -> dict[str, int]:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "60"])  # a helper the job forgot to stop
+    return {"pid": os.getpid(), "child": child.pid}
+
+
+def test_processes_a_job_leaves_behind_are_stopped_before_the_next_job(launch) -> None:
+    first, second = (r.return_value for r in run_each(launch(_spawner), [0, 1]))
+    assert first["pid"] == second["pid"]
+    assert not Path(f"/proc/{first['child']}").exists()
+
+
+def _process_group(cfg: Any) -> int:
+    import socket
+
+    import torch.distributed as dist
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    return os.getpid()  # left initialised, as Lightning's DDP leaves it after fit
+
+
+def test_a_job_that_leaves_a_process_group_gets_a_fresh_worker_after_it(launch) -> None:
+    launcher = launch(_process_group)
+    first, second = (r.return_value for r in run_each(launcher, [0, 1]))
+    assert first != second
+    assert "torch.distributed" in launcher._warm.replaced[0][1]
+
+
+def _slow_first(cfg: Any) -> int:
+    if cfg.a == 0:
+        time.sleep(60)
+    return os.getpid()
+
+
+def test_a_job_past_the_timeout_is_killed_with_its_worker(launch) -> None:
+    slow, after = run_each(launch(_slow_first, timeout_min=0.05), [0, 1])  # 3 s
+    assert slow.status == JobStatus.FAILED
+    assert isinstance(slow._return_value, TimeoutError)
+    assert after.status == JobStatus.COMPLETED
