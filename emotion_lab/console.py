@@ -51,18 +51,26 @@ class DropMessages(logging.Filter):
         return not any(p.search(message) for p in self.patterns)
 
 
-def config_groups(hidden: Iterable[str] = (), root: str | Path = CONFIG_DIR) -> str:
-    """``group: option, option`` lines for every config group under ``root`` except Hydra's.
+def config_groups(
+    hidden: Iterable[str] = (),
+    groups: Iterable[str] | None = None,
+    root: str | Path = CONFIG_DIR,
+) -> str:
+    """``group: option, option`` lines for the config groups under ``root`` except Hydra's.
 
     ``hidden`` holds ``group/option`` glob patterns left out of the listing: partial configs that
     other files include (``experiment/*_common``) and options meant for another command.
+    ``groups`` limits the listing to the groups a command composes (None: all of them).
     """
     base = Path(root)
     patterns = [str(p) for p in hidden]
+    wanted = None if groups is None else {str(g) for g in groups}
     lines = []
     for folder in sorted(p for p in base.rglob("*") if p.is_dir()):
         group = folder.relative_to(base).as_posix()
         if group == "hydra" or group.startswith("hydra/"):
+            continue
+        if wanted is not None and group not in wanted:
             continue
         options = [
             f.stem

@@ -49,6 +49,8 @@ def test_config_groups_hide_partials_and_other_commands_options(tmp_path: Path) 
         (tmp_path / name).write_text("{}\n")
     listing = config_groups(["experiment/*_common", "callbacks/evaluate"], root=tmp_path)
     assert listing.splitlines() == ["callbacks: default", "experiment: a", "model/sub: x"]
+    only = config_groups(["callbacks/default"], groups=["callbacks"], root=tmp_path)
+    assert only == "callbacks: evaluate"
 
 
 def test_train_help_has_examples_and_no_partial_configs() -> None:
@@ -85,3 +87,18 @@ class _Tiny(nn.Module):
 def test_summary_line_names_parts_with_parameters_and_totals() -> None:
     line = summary_line(_Tiny())  # type: ignore[arg-type]
     assert line == "model Linear 33, loss Linear 6 | 39 params (33 trainable), 0.0 MB"
+
+
+def test_evaluate_help_lists_only_what_evaluate_composes() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emotion_lab.evaluate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    groups = [line.split(":")[0] for line in result.stdout.splitlines() if ": " in line]
+    listed = groups[groups.index("callbacks") : groups.index("trainer") + 1]
+    assert listed == ["callbacks", "data", "logger", "paths", "trainer"]
+    assert "callbacks: evaluate" in result.stdout.splitlines()
+    assert "python -m emotion_lab.evaluate ckpt_path=" in result.stdout
