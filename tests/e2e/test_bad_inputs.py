@@ -79,6 +79,18 @@ CASES = [
         Case("epochs-zero", TRAIN, (*SMOKE, "trainer.max_epochs=0"), "trainer.max_epochs=0"),
         Case("batch-text", TRAIN, (*SMOKE, "data.batch_size=abc"), "data.batch_size:"),
         Case("seed-text", TRAIN, (*SMOKE, "seed=x"), "seed: expected an integer, got 'x'"),
+        Case(
+            "model-refuses-size",
+            TRAIN,
+            (*SMOKE, "model.input_size=8"),
+            "model.input_size=8: vire_cnn needs >= 10",
+        ),
+        Case(
+            "loss-refuses-form",
+            TRAIN,
+            (*SMOKE, "loss.center_form=cosine"),
+            "loss.center_form='cosine': must be 'margin' or 'ratio'",
+        ),
         Case("resume-text", TRAIN, (*SMOKE, "ckpt_path={text}"), "ckpt_path='{text}'"),
         Case("resume-cut", TRAIN, (*SMOKE, "ckpt_path={cut}"), "ckpt_path='{cut}'"),
         Case(
