@@ -20,7 +20,7 @@ from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
 from emotion_lab.models import apply_initializer
 from emotion_lab.module import EmotionClassifier
-from emotion_lab.validation import config_section
+from emotion_lab.validation import check_pretrained_init, config_section
 
 
 def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
@@ -31,12 +31,7 @@ def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
 
 
 def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClassifier:
-    starts_trained = cfg.model.get("pretrained") or cfg.model.get("checkpoint_path")
-    if starts_trained and cfg.init.name != "default":
-        raise ConfigError(
-            f"init={cfg.init.name} would overwrite the pretrained weights of model.{cfg.model.name}; "
-            "use init=default"
-        )
+    check_pretrained_init(cfg)
     with config_section("model"):
         model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     with config_section("init"):

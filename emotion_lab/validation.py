@@ -10,7 +10,7 @@ names the key. Keys a config does not have are skipped (``evaluate`` has no opti
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -135,7 +135,7 @@ def check_config(cfg: DictConfig, rules: Iterable[Rule] = RULES) -> None:
         value = _lookup(resolved, rule.key)
         if value is not _MISSING:
             rule.check(value)
-    _check_init(resolved)
+    check_pretrained_init(resolved)
 
 def check_optimizer_betas(value: Any, key: str = "optimizer.betas") -> None:
     """Adam's ``betas``: two numbers in [0, 1)."""
@@ -158,9 +158,10 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         check_optimizer_betas(betas)
     return container
 
-def _check_init(cfg: dict[str, Any]) -> None:
+def check_pretrained_init(cfg: Mapping[str, Any]) -> None:
+    """An initializer other than ``default`` would wipe the pretrained weights it starts from."""
     model, init = cfg.get("model"), cfg.get("init")
-    if not isinstance(model, dict) or not isinstance(init, dict):
+    if not isinstance(model, Mapping) or not isinstance(init, Mapping):
         return
     starts_trained = model.get("pretrained") or model.get("checkpoint_path")
     if starts_trained and init.get("name") != "default":

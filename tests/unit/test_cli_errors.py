@@ -88,6 +88,17 @@ def test_the_config_layer_names_the_key_of_a_refused_constructor_argument(overri
     assert user_error_of(info.value) is info.value
 
 
+def test_an_initializer_over_pretrained_weights_is_refused_by_check_and_builder():
+    cfg = compose_config(
+        "train", ["model=vit_b16", "model.pretrained=true", "init=he_normal"], output_dir="o"
+    )
+    named = "init=he_normal would overwrite the pretrained weights of model.vit_b16"
+    with pytest.raises(ConfigError, match=named):
+        check_config(cfg)
+    with pytest.raises(ConfigError, match=named):  # before any weights are fetched
+        build_module(cfg, _classes(3))
+
+
 def test_an_internal_bug_keeps_its_traceback_and_exit_code(tmp_path) -> None:
     """A plain ValueError is a bug, not bad input, even from a constructor Hydra instantiates
     from the config: it keeps its traceback and does not exit with the user-error code 2."""
