@@ -33,6 +33,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from emotion_lab import files
 from emotion_lab.bench import compare, fresh_module, lightning_pipeline
 from emotion_lab.builders import build_datamodule
 from emotion_lab.config import compose_config
@@ -57,8 +58,7 @@ class DeviceProbe(pl.Callback):
             if torch.cuda.is_available()
             else "cpu",
         }
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / DEVICE_FILE).write_text(json.dumps(record), encoding="utf-8")
+        files.write_json(self.output_dir / DEVICE_FILE, record, indent=None)
 
 
 @dataclass
@@ -125,15 +125,14 @@ class Report:
         print(f"  note: {text}", flush=True)
 
     def write(self, out: Path, header: dict[str, Any]) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gpu_check.json").write_text(
-            json.dumps({"header": header, "rows": self.rows, "notes": self.notes}, indent=2)
+        files.write_json(
+            out / "gpu_check.json", {"header": header, "rows": self.rows, "notes": self.notes}
         )
         lines = ["# GPU check", ""] + [f"- {k}: {v}" for k, v in header.items()] + [""]
         for row in self.rows:
             lines.append("- " + ", ".join(f"{k}: {_fmt(v)}" for k, v in row.items()))
         lines += [""] + [f"- note: {n}" for n in self.notes]
-        (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+        files.write_text(out / "gpu_check.md", "\n".join(lines) + "\n")
 
 
 def _fmt(value: Any) -> str:

@@ -23,6 +23,7 @@ from emotion_lab.config import register_resolvers
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.folders import image_extensions, list_images
 from emotion_lab.errors import ConfigError, MissingFileError
+from emotion_lab.files import atomic_path
 from emotion_lab.inference import TrainedModel, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def predict_files(trained: TrainedModel, files: list[Path], batch_size: int) -> 
 
 
 def write_csv(path: Path, files: list[Path], probs: torch.Tensor, classes: tuple[str, ...]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    """Write the predictions whole or not at all: a stopped run leaves no half-written CSV."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "predicted", "confidence", *(f"p_{c}" for c in classes)])
         for file, row in zip(files, probs.tolist(), strict=True):

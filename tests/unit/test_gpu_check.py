@@ -29,6 +29,22 @@ def test_device_probe_records_what_the_run_trained_on(tmp_path, monkeypatch) -> 
     assert record["cuda_visible_devices"] == "3" and record["device"] == "cpu"
 
 
+def test_report_files_are_written_whole_and_readable_by_others(tmp_path) -> None:
+    report = gpu_check.Report()
+    report.add("matmul", ratio=1.5)
+    report.note("one note")
+    out = tmp_path / "new" / "folder"
+    report.write(out, {"device": "cpu"})
+    assert json.loads((out / "gpu_check.json").read_text())["rows"] == [
+        {"check": "matmul", "ratio": 1.5}
+    ]
+    assert "- note: one note" in (out / "gpu_check.md").read_text()
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+        "gpu_check.json": 0o644,
+        "gpu_check.md": 0o644,
+    }
+
+
 @pytest.mark.slow
 def test_cpu_smoke_runs_the_throughput_and_precision_checks(tmp_path) -> None:
     assert (

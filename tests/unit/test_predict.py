@@ -27,7 +27,7 @@ from emotion_lab.errors import CheckpointError, ConfigError, MissingFileError
 from emotion_lab.export import export
 from emotion_lab.inference import Preprocess, build_inference_module, load_checkpoint
 from emotion_lab.module import EmotionClassifier
-from emotion_lab.predict import input_files, predict
+from emotion_lab.predict import input_files, predict, write_csv
 from tests.unit.test_datamodule import ArraySource
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -178,6 +178,25 @@ def test_predict_writes_one_row_per_image_with_the_loaders_probabilities(
         got = [float(row[f"p_{c}"]) for c in CLASSES]
         assert np.allclose(got, p, atol=1e-5) and abs(sum(got) - 1) < 1e-4
         assert row["predicted"] == CLASSES[int(np.argmax(p))]
+
+
+class _StopsAfter(list):
+    """A file list whose iteration is interrupted (Ctrl-C) after its first entry."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield self[0]
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_write_leaves_the_previous_csv_and_no_partial_one(tmp_path) -> None:
+    out = tmp_path / "run" / "predictions.csv"
+    probs = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    write_csv(out, [Path("a.png"), Path("b.png")], probs, ("x", "y"))
+    before = out.read_text()
+    with pytest.raises(KeyboardInterrupt):
+        write_csv(out, _StopsAfter([Path("c.png"), Path("d.png")]), probs, ("x", "y"))
+    assert out.read_text() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["predictions.csv"]  # no temp left
 
 
 def test_not_a_checkpoint_is_one_line_naming_ckpt_path(tmp_path) -> None:
