@@ -7,9 +7,29 @@ names what the user has to fix: the file and row, the path, or the config key.
 
 from __future__ import annotations
 
+import copy
+
 
 class UserError(Exception):
-    """Bad input the user can fix; the message is one line naming the file, row, path or key."""
+    """Bad input the user can fix; the message is one line naming the file, row, path or key.
+
+    Library code does not know which config key its arguments came from, so it names the
+    parameter (``input_size=4: ...``) and says so with ``parameter=``; the config layer that
+    built it from a config section puts the section in front (:meth:`under`).
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None) -> None:
+        super().__init__(*args)
+        self.parameter = parameter
+
+    def under(self, section: str) -> UserError:
+        """The same error with its parameter as the key ``<section>.<parameter>``."""
+        if self.parameter is None:
+            return self
+        keyed = copy.copy(self)
+        keyed.args = (f"{section}.{self}",)
+        keyed.parameter = f"{section}.{self.parameter}"
+        return keyed
 
 
 class ConfigError(UserError, ValueError):
@@ -17,24 +37,18 @@ class ConfigError(UserError, ValueError):
 
 
 class ParameterError(ConfigError):
-    """An argument a constructor refuses, named as the constructor knows it (``input_size=4``).
+    """An argument a constructor refuses, named as the constructor knows it: ``input_size=4``
+    (the config layer makes it ``model.input_size=4``)."""
 
-    Library code does not know which config key its arguments came from, so it names the
-    parameter; the config layer that built it from a config section adds that section in front
-    (:meth:`under`: ``model.input_size=4: ...``).
-    """
+    parameter: str
 
     def __init__(self, parameter: str, value: object, problem: str) -> None:
-        self.parameter, self.value, self.problem = parameter, value, problem
-        super().__init__(f"{parameter}={value!r}: {problem}")
+        super().__init__(f"{parameter}={value!r}: {problem}", parameter=parameter)
+        self.value, self.problem = value, problem
 
     def __reduce__(self) -> tuple[type[ParameterError], tuple[str, object, str]]:
         # a failed trial's error crosses processes; the default would call __init__(message)
         return type(self), (self.parameter, self.value, self.problem)
-
-    def under(self, section: str) -> ParameterError:
-        """The same error with the config key ``<section>.<parameter>``."""
-        return ParameterError(f"{section}.{self.parameter}", self.value, self.problem)
 
 
 class CheckpointError(UserError, ValueError):

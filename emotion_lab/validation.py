@@ -19,7 +19,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from emotion_lab.errors import ConfigError, ParameterError
+from emotion_lab.errors import ConfigError, UserError
 
 _MISSING = object()
 
@@ -199,7 +199,7 @@ def check_value(key: str, value: Any) -> None:
 def config_section(section: str) -> Iterator[None]:
     """Name the config key of an argument that a constructor built from ``section`` refused.
 
-    Models, losses and initializers raise a :class:`ParameterError` naming their parameter
+    Models, losses and initializers raise user errors naming their parameter
     (``margin=-1.0: must be >= 0``); built from ``cfg.loss`` it becomes ``loss.margin=-1.0: ...``.
     Hydra wraps what a ``_target_`` raises, so the wrapped cause is looked at too.
     """
@@ -207,7 +207,7 @@ def config_section(section: str) -> Iterator[None]:
         yield
     except Exception as exc:
         cause = instantiation_cause(exc)
-        if isinstance(cause, ParameterError):
+        if isinstance(cause, UserError) and cause.parameter is not None:
             raise cause.under(section) from exc
         raise
 

@@ -28,7 +28,8 @@ _WRAPPER_PREFIXES = ("module.", "model.", "backbone.")
 
 
 def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
-    """Load the tensors of a weight file; ``key`` is the config key the path came from.
+    """Load the tensors of a weight file; ``key`` is the parameter or config key the path came
+    from, which the errors start with (the config layer may put a section in front).
 
     Only tensor data is read (``weights_only``), so a file from an untrusted source cannot run code.
     """
@@ -41,10 +42,14 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for a corrupt or foreign file
-        raise CheckpointError(f"{key}={str(path)!r}: cannot read weights ({_reason(exc)})") from exc
+        raise CheckpointError(
+            f"{key}={str(path)!r}: cannot read weights ({_reason(exc)})", parameter=key
+        ) from exc
     state = _unwrap(obj)
     if state is None:
-        raise CheckpointError(f"{key}={str(path)!r}: file holds no state_dict of tensors")
+        raise CheckpointError(
+            f"{key}={str(path)!r}: file holds no state_dict of tensors", parameter=key
+        )
     return state
 
 
@@ -71,7 +76,7 @@ def read_checkpoint(path: str | Path, key: str) -> dict[str, Any]:
 def existing_file(path: str | Path, key: str) -> Path:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise MissingFileError(f"{key}={str(path)!r}: no such checkpoint file")
+        raise MissingFileError(f"{key}={str(path)!r}: no such checkpoint file", parameter=key)
     return file
 
 
@@ -123,11 +128,19 @@ def first_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str |
     return None
 
 
-def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Strict load with a one-line error naming ``source`` and the first offending key."""
+def load_strict(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    parameter: str | None = None,
+) -> None:
+    """Strict load with a one-line error naming ``source`` and the first offending key;
+    ``parameter``: the parameter ``source`` starts with, when a constructor loads the file."""
     problem = first_mismatch(model, state)
     if problem is not None:
-        raise CheckpointError(f"{source}: does not match {type(model).__name__}: {problem}")
+        raise CheckpointError(
+            f"{source}: does not match {type(model).__name__}: {problem}", parameter=parameter
+        )
     model.load_state_dict(state, strict=True)
 
 
@@ -136,6 +149,7 @@ def load_backbone_weights(
     state: Mapping[str, torch.Tensor],
     *,
     source: str,
+    parameter: str | None = None,
     head_prefixes: tuple[str, ...],
     first_convs: tuple[str, ...],
 ) -> list[str]:
@@ -167,7 +181,7 @@ def load_backbone_weights(
         k for k in missing if any(k == p or k.startswith(p + ".") for p in head_prefixes)
     ]
     state.update({k: expected[k] for k in unfilled_head})
-    load_strict(model, state, source)
+    load_strict(model, state, source, parameter)
     if dropped:
         log.info("%s: head keys not loaded (shape differs from this model): %s", source, dropped)
     return dropped

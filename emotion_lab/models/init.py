@@ -45,7 +45,8 @@ def apply_initializer(model: nn.Module, name: str) -> nn.Module:
     Use it before training from scratch: it overwrites pretrained weights just the same.
     """
     if name not in INITIALIZERS:
-        raise ParameterError("name", name, f"is not a known initializer; choose from {INITIALIZERS}")
+        known = f"is not a known initializer; choose from {INITIALIZERS}"
+        raise ParameterError("name", name, known)
     if name == "default":
         return model
     for module in model.modules():

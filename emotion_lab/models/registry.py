@@ -33,7 +33,7 @@ def list_models() -> list[str]:
 def create_model(
     name: str, num_classes: int, in_chans: int = 3, arch: str | None = None, **kwargs: Any
 ) -> nn.Module:
-    """Build a registered model; it returns logits and exposes ``forward_features``/``embedding_dim``.
+    """Build a registered model: logits out, ``forward_features`` and ``embedding_dim`` exposed.
 
     ``name`` is what summaries and run names call the model; ``arch`` is the registered
     constructor when several configs share one (``vit_b16`` and ``resnetv2_50`` are both

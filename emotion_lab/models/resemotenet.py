@@ -157,11 +157,11 @@ class ResEmoteNet(EmotionNet):
 
 
 def load_official_checkpoint(
-    model: ResEmoteNet, path: str | Path, key: str = "model.checkpoint_path"
+    model: ResEmoteNet, path: str | Path, key: str = "checkpoint_path"
 ) -> None:
     """Load a state_dict saved by the authors' code (optionally wrapped) into ``model``, strictly.
 
     The class count of the file must equal the model's (the reference head is ``fc4``).
     """
     state = read_state_dict(path, key)
-    load_strict(model, state, f"{key}={str(path)!r}")
+    load_strict(model, state, f"{key}={str(path)!r}", key)

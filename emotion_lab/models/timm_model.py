@@ -75,8 +75,8 @@ def create_timm_backbone(
             f"({type(exc).__name__}); download them and set model.checkpoint_path=<file>"
         ) from exc
     if checkpoint_path is not None:
-        source = f"model.checkpoint_path={str(checkpoint_path)!r}"
-        state = read_state_dict(checkpoint_path, "model.checkpoint_path")
+        source = f"checkpoint_path={str(checkpoint_path)!r}"
+        state = read_state_dict(checkpoint_path, "checkpoint_path")
         # timm's per-architecture converter, e.g. ViT position-embedding resampling to img_size
         convert = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
         if convert is not None:
@@ -86,6 +86,7 @@ def create_timm_backbone(
             model,
             state,
             source=source,
+            parameter="checkpoint_path",
             head_prefixes=_as_tuple(cfg.get("classifier")),
             first_convs=_as_tuple(cfg.get("first_conv")),
         )

@@ -74,7 +74,8 @@ class VireDenseNet(EmotionNet):
         transitions = len(blocks) - (0 if final_transition else 1)
         # stem halves twice, each transition once
         if input_size // 4 // 2**transitions < 1:
-            raise ParameterError("input_size", input_size, f"too small for {transitions} transitions")
+            too_small = f"too small for {transitions} transitions"
+            raise ParameterError("input_size", input_size, too_small)
         if not 0 < compression <= 1:
             raise ParameterError("compression", compression, "must be in (0, 1]")
         layers: list[nn.Module] = [

@@ -88,6 +88,37 @@ def test_the_config_layer_names_the_key_of_a_refused_constructor_argument(overri
     assert user_error_of(info.value) is info.value
 
 
+@pytest.mark.parametrize("model", ["resemotenet", "timm"])
+def test_the_config_layer_names_the_key_of_a_missing_weight_file(model, tmp_path):
+    missing = tmp_path / "absent.pth"
+    cfg = compose_config(
+        "train",
+        [f"model={model}", f"model.checkpoint_path={missing}", "init=default"],
+        output_dir="o",
+    )
+    with pytest.raises(MissingFileError) as info:
+        build_module(cfg, _classes(3))
+    assert str(info.value) == f"model.checkpoint_path='{missing}': no such checkpoint file"
+    assert user_error_of(info.value) is info.value
+
+
+def test_keyed_errors_keep_their_key_across_processes():
+    """A failed trial's error is pickled to the sweeper; the key must survive the trip."""
+    import pickle
+
+    for error in (
+        ParameterError("margin", -1.0, "must be >= 0"),
+        MissingFileError("checkpoint_path='a.pth': no such file", parameter="checkpoint_path"),
+    ):
+        keyed = error.under("loss")
+        back = pickle.loads(pickle.dumps(keyed))
+        assert type(back) is type(error) and str(back) == str(keyed) == f"loss.{error}"
+        assert back.parameter == f"loss.{error.parameter}"
+    assert ConfigError("seed: expected an integer").under("model").args == (
+        "seed: expected an integer",
+    )  # no parameter: the message already names its key
+
+
 def test_an_initializer_over_pretrained_weights_is_refused_by_check_and_builder():
     cfg = compose_config(
         "train", ["model=vit_b16", "model.pretrained=true", "init=he_normal"], output_dir="o"
@@ -115,7 +146,8 @@ def test_an_internal_bug_keeps_its_traceback_and_exit_code(tmp_path) -> None:
         "sys.argv = ['train', 'experiment=smoke', 'logger=csv', f'hydra.run.dir={sys.argv[1]}']\n"
         "runpy.run_module('emotion_lab.train', run_name='__main__')\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("EMOTION_LAB_DEBUG", "HYDRA_FULL_ERROR")}
+    unset = ("EMOTION_LAB_DEBUG", "HYDRA_FULL_ERROR")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env |= {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "run")],
