@@ -35,6 +35,7 @@ from hydra.core.utils import JobReturn
 from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 
 WORKER_MODULE = "hydra_plugins.emotion_lab_sweeper._warm_worker"
+IDLE_EXIT_S = 120.0  # a worker without a job this long exits (a sweep that ended in-process)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class WarmWorker:
     def __init__(self, slot: Slot, env: dict[str, str]) -> None:
         self.slot = slot
         self.jobs_run = 0
+        self.idle_since = time.monotonic()
         jobs_r, jobs_w = os.pipe()
         replies_r, replies_w = os.pipe()
         args = (jobs_r, replies_w, os.getpid())
@@ -168,6 +170,8 @@ class WarmPool:
         self.max_rss_bytes = max_rss_bytes
         self.timeout_s = timeout_s
         self.replaced: list[tuple[Slot, str]] = []  # (slot, why), in order
+        self.idle_exit_s = IDLE_EXIT_S
+        threading.Thread(target=self._close_idle, name="warm-pool-idle", daemon=True).start()
 
     @property
     def slots(self) -> int:
@@ -228,6 +232,9 @@ class WarmPool:
 
     def _release(self, slot: Slot) -> None:
         with self._cond:
+            worker = self._workers.get(slot)
+            if worker is not None:
+                worker.idle_since = time.monotonic()
             self._free.append(slot)
             self._free.sort(key=lambda s: s.index)
             self._cond.notify_all()
@@ -258,10 +265,24 @@ class WarmPool:
         with self._cond:
             return [w.proc.pid for w in self._workers.values() if w.alive]
 
+    def _close_idle(self) -> None:
+        """Close workers idle for ``idle_exit_s``: a sweep run inside a longer-lived process
+        (a notebook, a test session) leaves no processes behind; a later job starts a fresh one."""
+        with self._cond:
+            while not self._closed:
+                self._cond.wait(timeout=max(0.05, self.idle_exit_s / 4))
+                now = time.monotonic()
+                for slot in self._free:
+                    worker = self._workers.get(slot)
+                    if worker is not None and now - worker.idle_since > self.idle_exit_s:
+                        del self._workers[slot]
+                        worker.close()
+
     def close(self) -> None:
         """Let every worker finish (they exit when their job pipe closes)."""
         with self._cond:
             self._closed = True
+            self._cond.notify_all()
             workers, self._workers = list(self._workers.values()), {}
         for worker in workers:
             worker.close()

@@ -7,7 +7,10 @@ The same suites Hydra's launcher plugins (joblib, submitit...) run: sweeps of Hy
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from hydra import version
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
@@ -19,6 +22,18 @@ MODES = pytest.mark.parametrize(
         pytest.param("process", ["hydra.launcher.warm=false"], id="cold"),
     ],
 )
+
+
+@pytest.fixture(autouse=True)
+def _hydra_compat_version_base() -> Iterator[None]:
+    """The suites expect Hydra's defaults for an unset ``version_base`` (1.1: jobs change into
+    their folder); a test before them that composed with ``version_base="1.3"`` leaves 1.3 in
+    Hydra's state, which the launcher hands to every job."""
+    base = version.VersionBase.instance()
+    saved = base.getbase()
+    base.setbase(version.__compat_version__)
+    yield
+    version.VersionBase.instance().version_base = saved
 
 
 def test_discovery() -> None:

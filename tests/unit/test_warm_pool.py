@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext
 
-from hydra_plugins.emotion_lab_sweeper._job_process import descendant_pids, is_job_process
+from hydra_plugins.emotion_lab_sweeper._job_process import is_job_process
 from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher
 
@@ -144,8 +144,8 @@ def test_a_stop_signal_interrupts_the_jobs_and_ends_every_worker(launch) -> None
     while not all((sweep_dir / str(n) / "started").exists() for n in (0, 1)):
         assert time.monotonic() < deadline, "the jobs never started"
         time.sleep(0.05)
-    workers = [p for p in descendant_pids(os.getpid()) if is_job_process(p)]
-    assert len(workers) == 2
+    workers = launcher._warm.pids()  # (other tests' launchers may still have workers)
+    assert len(workers) == 2 and all(is_job_process(p) for p in workers)
     for pid in workers:
         os.kill(pid, signal.SIGINT)
     thread.join(timeout=60)
@@ -202,3 +202,15 @@ def test_a_job_past_the_timeout_is_killed_with_its_worker(launch) -> None:
     assert slow.status == JobStatus.FAILED
     assert isinstance(slow._return_value, TimeoutError)
     assert after.status == JobStatus.COMPLETED
+
+
+def test_an_idle_worker_exits_and_a_later_job_gets_a_fresh_one(launch) -> None:
+    launcher = launch(_pid_unless(99))
+    launcher._warm.idle_exit_s = 0.3  # a sweep that ended inside a longer-lived process
+    (first,) = run_each(launcher, [0])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{first.return_value}").exists():
+        assert time.monotonic() < deadline, "the idle worker did not exit"
+        time.sleep(0.05)
+    (later,) = run_each(launcher, [1])
+    assert later.status == JobStatus.COMPLETED and later.return_value != first.return_value
