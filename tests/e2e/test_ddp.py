@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,31 +17,15 @@ import optuna
 import pytest
 
 from emotion_lab.viz.plots import read_metrics_csv
-from tests.fixtures_sweep.runner import REPO
+from tests.e2e.app_cli import run_module
 
 pytestmark = pytest.mark.slow
 
 DDP = ("experiment=smoke", "trainer=ddp", "trainer.devices=2")
 
 
-def run_cli(module: str, *args: str, cwd: Path, timeout: int = 420) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"{module} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc
+def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_module(module, *args, cwd=cwd, timeout=420)
 
 
 def logged_test_metrics(run_dir: Path) -> dict[str, float]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,28 +15,19 @@ import pytest
 from PIL import Image
 
 from emotion_lab import load_checkpoint
+from tests.e2e.app_cli import app_env, run_module
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SMOKE = ("experiment=smoke", "logger=csv", "callbacks.analysis.umap=false")
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "EMOTION_LAB_DATA"}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), WANDB_MODE="offline")
-    return env
+    return {k: v for k, v in app_env().items() if k != "EMOTION_LAB_DATA"}
 
 
 def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", f"emotion_lab.{module}", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module(f"emotion_lab.{module}", *args, cwd=cwd, env=_env(), check=False)
 
 
 @pytest.fixture(scope="module")

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.e2e.app_cli import run_module
+
 pytestmark = pytest.mark.slow
-
-
-def run_cli(
-    module: str, *overrides: str, cwd: Path, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", module, *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +22,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def smoke_run(workdir: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     run_dir = workdir / "run1"
-    result = run_cli(
+    result = run_module(
         "emotion_lab.train",
         "experiment=smoke",
         f"paths.data_dir={workdir / 'data'}",
@@ -77,7 +60,7 @@ def test_checkpoint_carries_config_and_centers(smoke_run):
 def test_same_seed_same_metrics(smoke_run, workdir):
     run_dir, _ = smoke_run
     again = workdir / "run2"
-    run_cli(
+    run_module(
         "emotion_lab.train",
         "experiment=smoke",
         f"paths.data_dir={workdir / 'data'}",
@@ -97,7 +80,7 @@ def test_same_seed_same_metrics(smoke_run, workdir):
 
 def test_evaluate_reproduces_test_accuracy(smoke_run, workdir):
     run_dir, train_result = smoke_run
-    result = run_cli(
+    result = run_module(
         "emotion_lab.evaluate",
         f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}",
         f"hydra.run.dir={workdir / 'eval'}",
@@ -111,7 +94,7 @@ def test_evaluate_reproduces_test_accuracy(smoke_run, workdir):
 
 def test_multirun_gives_each_job_its_own_grouped_wandb_run(workdir):
     sweep_dir = workdir / "multi"
-    run_cli(
+    run_module(
         "emotion_lab.train",
         "-m",
         "experiment=smoke",
@@ -129,7 +112,7 @@ def test_multirun_gives_each_job_its_own_grouped_wandb_run(workdir):
 
 
 def test_bad_config_value_is_one_line(workdir):
-    result = run_cli(
+    result = run_module(
         "emotion_lab.train",
         "experiment=smoke",
         "data.batch_size=0",

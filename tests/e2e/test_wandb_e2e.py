@@ -5,14 +5,12 @@ a resumed fit continuing the same run, and TensorBoard beside it."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.e2e.app_cli import app_env, run_module
 from tests.wandb_records import OfflineRun, read_run
 
 pytestmark = pytest.mark.slow
@@ -21,24 +19,9 @@ SMOKE = ("experiment=smoke", "callbacks.wandb_media.max_predictions=50")
 
 
 def _cli(module: str, *overrides: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "WANDB_DATA_DIR": str(cwd / "wandb-data"),  # artifact staging, not the user's home
-        "OMP_NUM_THREADS": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"{module} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    # artifact staging under the test's folder, not the user's home
+    env = app_env(WANDB_DATA_DIR=str(cwd / "wandb-data"))
+    return run_module(module, *overrides, cwd=cwd, env=env).stdout
 
 
 @pytest.fixture(scope="module")
