@@ -31,9 +31,13 @@ from emotion_lab.data.formats.decode import (
     check_channels,
     check_image_size,
     check_workers,
-    decode_images_cached,
 )
-from emotion_lab.data.formats.folders import DEFAULT_SPLIT_DIRS, ImageFile, listing_digest
+from emotion_lab.data.formats.folders import (
+    DEFAULT_SPLIT_DIRS,
+    CachedSplits,
+    ImageFile,
+    listing_digest,
+)
 from emotion_lab.data.formats.text import first_line, read_rows
 from emotion_lab.errors import ConfigError
 
@@ -62,7 +66,7 @@ class _Parsed:
     listed: frozenset[Split]  # splits named by any row, good or bad
 
 
-class AnnotationFile:
+class AnnotationFile(CachedSplits):
     """CSV/TSV with a header holding ``path``, ``label`` and ``split`` (extra columns ignored).
 
     ``label`` is a class name (after ``class_aliases``; case-insensitive) or a 0-based index
@@ -156,20 +160,10 @@ class AnnotationFile:
         key = ":".join(
             (self._settings, file_fingerprint(self.path), listing_digest(self.root, files, labels))
         )
-        cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
-        data = decode_images_cached(
-            cache_file,
-            key,
-            [f.path for f in files],
-            labels,
-            image_size=self.image_size,
-            channels=self.channels,
-            bad=bad,
-            source=f"{self.path} ({split})",
-            where=where,
-            decode_workers=self.decode_workers,
+        name = f"{self.path} ({split})"
+        return self._decode_cached(
+            split, key, files, labels, bad=bad, source=name, name=name, where=where
         )
-        return data.image_set(self.classes, f"{self.path} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -149,7 +149,49 @@ def resolve_split_dirs(
     return found
 
 
-class ImageFolders:
+class CachedSplits:
+    """A format whose splits decode through the on-disk cache: the folder and annotation
+    formats name a split's cache file the same way and decode with the same settings, so that
+    rule lives once. Subclasses set the attributes below in ``__init__``."""
+
+    image_size: int | None
+    channels: int
+    decode_workers: int | None
+    classes: tuple[str, ...]
+    _cache_dir: Path
+    _prefix: str
+    _settings: str
+
+    def _decode_cached(
+        self,
+        split: Split,
+        key: str,
+        files: Sequence[ImageFile],
+        labels: Sequence[int],
+        *,
+        bad: BadSamples,
+        source: str,
+        name: str,
+        where: Sequence[str] | None = None,
+    ) -> ImageSet:
+        """``split`` from its cache file while ``key`` matches, else decoded and cached;
+        ``source`` prefixes decode messages, ``name`` is the returned set's source."""
+        data = decode_images_cached(
+            self._cache_dir / f"{self._prefix}{split}-{self._settings}",
+            key,
+            [f.path for f in files],
+            labels,
+            image_size=self.image_size,
+            channels=self.channels,
+            bad=bad,
+            source=source,
+            where=where,
+            decode_workers=self.decode_workers,
+        )
+        return data.image_set(self.classes, name)
+
+
+class ImageFolders(CachedSplits):
     """Image folders ``<root>/<split>/<class>/*`` in any format and size PIL reads.
 
     Class order is ``classes`` when given (then every folder must map onto one of them),
@@ -221,19 +263,15 @@ class ImageFolders:
         split_dir = self._splits[split]
         files, labels = self._listing(split, split_dir)
         key = f"{self._settings}:{split_dir.name}:{listing_digest(self.root, files, labels)}"
-        cache_file = self._cache_dir / f"{self._prefix}{split}-{self._settings}"
-        data = decode_images_cached(
-            cache_file,
+        return self._decode_cached(
+            split,
             key,
-            [f.path for f in files],
+            files,
             labels,
-            image_size=self.image_size,
-            channels=self.channels,
             bad=BadSamples(self.on_bad_sample),
             source=str(split_dir),
-            decode_workers=self.decode_workers,
+            name=f"{self.root} ({split})",
         )
-        return data.image_set(self.classes, f"{self.root} ({split})")
 
     # -- internals ---------------------------------------------------------------------------
 
