@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from emotion_lab.cli import one_line_errors, run_app
 from emotion_lab.config import register_resolvers
+from emotion_lab.extras import apply_extras
 from emotion_lab.run_plan import execute
 from emotion_lab.validation import check_train_config
 
@@ -23,6 +24,7 @@ def train(cfg: DictConfig) -> float:
 @one_line_errors
 def main(cfg: DictConfig) -> float:
     check_train_config(cfg)
+    apply_extras(cfg)
     torch.set_float32_matmul_precision("high")
     return train(cfg)
 
