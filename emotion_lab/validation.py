@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from emotion_lab.dotted import lookup
 from emotion_lab.errors import ConfigError, UserError
 
 _MISSING = object()
@@ -132,7 +133,7 @@ def check_config(cfg: DictConfig, rules: Iterable[Rule] = RULES) -> None:
     """Raise a :class:`ConfigError` naming the first key whose value cannot be right."""
     resolved = resolve(cfg)
     for rule in rules:
-        value = _lookup(resolved, rule.key)
+        value = lookup(resolved, rule.key, _MISSING)
         if value is not _MISSING:
             rule.check(value)
     check_pretrained_init(resolved)
@@ -153,7 +154,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{key}: {message}") from None
     assert isinstance(container, dict)
-    betas = _lookup(container, "optimizer.betas")
+    betas = lookup(container, "optimizer.betas", _MISSING)
     if betas is not _MISSING:
         check_optimizer_betas(betas)
     return container
@@ -169,15 +170,6 @@ def check_pretrained_init(cfg: Mapping[str, Any]) -> None:
             f"init={init.get('name')} would overwrite the pretrained weights of "
             f"model.{model.get('name')}; use init=default"
         )
-
-def _lookup(tree: Any, dotted: str) -> Any:
-    node = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
 
 def check_train_config(cfg: DictConfig) -> None:
     """:func:`check_config`, plus a resume checkpoint that Lightning will be able to read."""

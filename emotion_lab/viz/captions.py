@@ -9,16 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from emotion_lab.dotted import lookup
+
 __all__ = ["figure_title", "run_settings", "with_detail"]
-
-
-def _get(config: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for key in dotted.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
 
 
 def _number(value: Any) -> str:
@@ -35,22 +28,22 @@ def run_settings(config: Mapping[str, Any] | None) -> str:
     if not config:
         return ""
     parts = []
-    model, data = _get(config, "model.name"), _get(config, "data.name")
+    model, data = lookup(config, "model.name"), lookup(config, "data.name")
     if model or data:
         parts.append(" on ".join(str(p) for p in (model, data) if p))
-    beta = _get(config, "loss.beta")
-    if _get(config, "loss.use_centers") and isinstance(beta, int | float) and beta > 0:
+    beta = lookup(config, "loss.beta")
+    if lookup(config, "loss.use_centers") and isinstance(beta, int | float) and beta > 0:
         loss = f"CE + {_number(beta)}·center"
-        if _get(config, "loss.center_form") == "margin":
-            loss += f" (margin {_number(_get(config, 'loss.margin'))}"
-            loss += f", λ {_number(_get(config, 'loss.lambda_'))})"
+        if lookup(config, "loss.center_form") == "margin":
+            loss += f" (margin {_number(lookup(config, 'loss.margin'))}"
+            loss += f", λ {_number(lookup(config, 'loss.lambda_'))})"
         parts.append(loss)
-    elif _get(config, "loss") is not None:
+    elif lookup(config, "loss") is not None:
         parts.append("CE")
-    target, lr = _get(config, "optimizer._target_"), _get(config, "optimizer.lr")
+    target, lr = lookup(config, "optimizer._target_"), lookup(config, "optimizer.lr")
     if target:
         parts.append(str(target).rsplit(".", 1)[-1] + (f" lr {_number(lr)}" if lr else ""))
-    if _get(config, "seed") is not None:
+    if lookup(config, "seed") is not None:
         parts.append(f"seed {config['seed']}")
     return " · ".join(parts)
 

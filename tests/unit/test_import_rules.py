@@ -143,6 +143,7 @@ LEAVES = (
     "emotion_lab.errors",
     "emotion_lab.files",
     "emotion_lab.stats",
+    "emotion_lab.dotted",
     "emotion_lab.data_paths",
     "emotion_lab.entry_points",
     "emotion_lab.viz.captions",
@@ -165,6 +166,7 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "emotion_lab.errors",
             "emotion_lab.files",
             "emotion_lab.stats",
+            "emotion_lab.dotted",  # config keys read by viz.captions
             "emotion_lab.data.balance",  # the class counts drawn by viz.class_balance
             "emotion_lab.cli",  # one_line_errors for viz.roc's own command line
         ),
