@@ -121,3 +121,22 @@ def test_callback_options(name, tmp_path):
 def test_experiment_options_compose(name):
     cfg = compose_config("train", [f"experiment={name}"])
     assert cfg.model.name and cfg.data.name
+
+
+def test_every_lightning_trainer_flag_is_settable_without_plus():
+    """conf/trainer/lightning.yaml lists the installed Trainer's flags at their own defaults."""
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    built_elsewhere = {"self", "logger", "callbacks", "plugins"}
+    signature = inspect.signature(Trainer.__init__).parameters
+    flags = {n: p.default for n, p in signature.items() if n not in built_elsewhere}
+    listed = compose_config("train", ["trainer=lightning"]).trainer
+    assert set(listed) - {"_target_"} == set(flags)
+    for name, default in flags.items():
+        assert listed[name] == default, name
+    cfg = compose_config(
+        "train", ["trainer.accumulate_grad_batches=4", "trainer.max_time=00:02:00:00"]
+    )
+    assert cfg.trainer.accumulate_grad_batches == 4 and cfg.trainer.accelerator == "cpu"
