@@ -1,27 +1,11 @@
 """Evaluation metrics computed on the penultimate-layer embeddings."""
 
-from emotion_lab.metrics.embedding import (
-    ambiguity_threshold,
-    ambiguous_sample_ratio,
-    center_distance_matrix,
-    clustering_scores,
-    embedding_report,
-    kmeans_clustering,
-    pair_rank,
-    pairwise_distances,
-)
+from emotion_lab.metrics import embedding
+from emotion_lab.metrics.embedding import *  # noqa: F403 -- the names of embedding.__all__
 
-__all__ = [
-    "EmbeddingClusterMetrics",
-    "ambiguity_threshold",
-    "ambiguous_sample_ratio",
-    "center_distance_matrix",
-    "clustering_scores",
-    "embedding_report",
-    "kmeans_clustering",
-    "pair_rank",
-    "pairwise_distances",
-]
+# The package offers what its submodule declares public, plus the lazy Lightning metric.
+__all__ = ["EmbeddingClusterMetrics"]  # noqa: F405 -- served by __getattr__ below
+__all__ += embedding.__all__
 
 
 def __getattr__(name: str):

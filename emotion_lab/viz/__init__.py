@@ -1,33 +1,10 @@
 """Pictures and the markdown report of an evaluated run."""
 
-from emotion_lab.viz.plots import (
-    normalize_confusion,
-    plot_center_distances,
-    plot_confusion_matrix,
-    plot_embedding_2d,
-    plot_embedding_umap,
-    plot_training_curves,
-    read_metrics_csv,
-    save_figure,
-    subsample_indices,
-    training_series,
-    umap_2d,
-)
-from emotion_lab.viz.report import format_value, markdown_table, write_report
+from emotion_lab.viz import plots, report
+from emotion_lab.viz.plots import *  # noqa: F403 -- the names of plots.__all__
+from emotion_lab.viz.report import *  # noqa: F403 -- the names of report.__all__
 
-__all__ = [
-    "format_value",
-    "markdown_table",
-    "normalize_confusion",
-    "plot_center_distances",
-    "plot_confusion_matrix",
-    "plot_embedding_2d",
-    "plot_embedding_umap",
-    "plot_training_curves",
-    "read_metrics_csv",
-    "save_figure",
-    "subsample_indices",
-    "training_series",
-    "umap_2d",
-    "write_report",
-]
+# The package offers what its submodules declare public; each keeps its own list.
+__all__ = []
+__all__ += plots.__all__
+__all__ += report.__all__
