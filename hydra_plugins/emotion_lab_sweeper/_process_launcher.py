@@ -33,6 +33,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, entry_module
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
+from hydra_plugins.emotion_lab_sweeper._settings import optional_int, optional_positive_float
 from hydra_plugins.emotion_lab_sweeper._warm_pool import WarmPool, WorkerDied
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class DevicePool:
         self._free = list(devices)
         self.per_job = per_job if devices else 0
         if self.per_job > len(devices) > 0:
-            raise ValueError(
+            raise SweepConfigError(
                 f"hydra.launcher.gpus_per_job={per_job} but only {len(devices)} GPU(s) are visible"
             )
         self._cond = threading.Condition()
@@ -84,7 +86,7 @@ def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
         return []
     if isinstance(gpus, str):
         if gpus != "auto":
-            raise ValueError(
+            raise SweepConfigError(
                 f"hydra.launcher.gpus: expected 'auto', 'none' or a list, got {gpus!r}"
             )
         return parent_gpus()
@@ -92,16 +94,16 @@ def visible_gpus(gpus: Sequence[int | str] | str | None) -> list[str]:
     chosen: list[str] = []
     for entry in gpus:
         if isinstance(entry, bool) or not isinstance(entry, int):
-            raise ValueError(
+            raise SweepConfigError(
                 f"hydra.launcher.gpus: entries index the GPUs this process sees, got {entry!r}"
             )
         if not 0 <= entry < len(seen):
-            raise ValueError(
+            raise SweepConfigError(
                 f"hydra.launcher.gpus: index {entry} is out of range, this process sees "
                 f"{len(seen)} GPU(s)" + (f" ({','.join(seen)})" if seen else "")
             )
         if seen[entry] in chosen:
-            raise ValueError(f"hydra.launcher.gpus: index {entry} is listed twice")
+            raise SweepConfigError(f"hydra.launcher.gpus: index {entry} is listed twice")
         chosen.append(seen[entry])
     return chosen
 
@@ -153,36 +155,39 @@ class ProcessLauncher(Launcher):
         worker_max_jobs: int | None = None,
         worker_max_rss_gb: float | None = None,
     ) -> None:
-        if gpus_per_job < 0:
-            raise ValueError(f"hydra.launcher.gpus_per_job must be >= 0, got {gpus_per_job}")
+        if isinstance(gpus_per_job, bool) or not isinstance(gpus_per_job, int) or gpus_per_job < 0:
+            raise SweepConfigError(
+                f"hydra.launcher.gpus_per_job must be a whole number >= 0, got {gpus_per_job!r}"
+            )
+        self.jobs_in_flight = optional_int(
+            "hydra.launcher.jobs_in_flight", jobs_in_flight, minimum=1, rule=">= 1 or null"
+        )
         if cpus_per_job == "auto":
-            cpus_per_job = cpu_share(jobs_in_flight)
-        elif cpus_per_job is not None and (
-            isinstance(cpus_per_job, (bool, str)) or int(cpus_per_job) < 1
-        ):
-            raise ValueError(
+            cpus_per_job = cpu_share(self.jobs_in_flight)
+        elif isinstance(cpus_per_job, str):
+            raise SweepConfigError(
                 f"hydra.launcher.cpus_per_job must be >= 1, auto or null, got {cpus_per_job!r}"
+            )
+        else:
+            cpus_per_job = optional_int(
+                "hydra.launcher.cpus_per_job", cpus_per_job, minimum=1, rule=">= 1, auto or null"
             )
         self.gpus = OmegaConf.to_container(gpus) if OmegaConf.is_config(gpus) else gpus
         self.gpus_per_job = gpus_per_job
         self.cpus_per_job = cpus_per_job
         if not isinstance(warm, bool):
-            raise ValueError(f"hydra.launcher.warm must be true or false, got {warm!r}")
-        if worker_max_jobs is not None and (
-            isinstance(worker_max_jobs, bool) or int(worker_max_jobs) < 1
-        ):
-            raise ValueError(
-                f"hydra.launcher.worker_max_jobs must be >= 1 or null, got {worker_max_jobs!r}"
-            )
-        if worker_max_rss_gb is not None and float(worker_max_rss_gb) <= 0:
-            raise ValueError(
-                f"hydra.launcher.worker_max_rss_gb must be > 0 or null, got {worker_max_rss_gb!r}"
-            )
-        self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
+            raise SweepConfigError(f"hydra.launcher.warm must be true or false, got {warm!r}")
         self.warm = warm
-        self.jobs_in_flight = None if jobs_in_flight is None else int(jobs_in_flight)
-        self.worker_max_jobs = None if worker_max_jobs is None else int(worker_max_jobs)
-        self.worker_max_rss_gb = None if worker_max_rss_gb is None else float(worker_max_rss_gb)
+        self.worker_max_jobs = optional_int(
+            "hydra.launcher.worker_max_jobs", worker_max_jobs, minimum=1, rule=">= 1 or null"
+        )
+        self.worker_max_rss_gb = optional_positive_float(
+            "hydra.launcher.worker_max_rss_gb", worker_max_rss_gb, rule="> 0 or null"
+        )
+        timeout = optional_positive_float(
+            "hydra.launcher.timeout_min", timeout_min, rule="> 0 (minutes) or null"
+        )
+        self.timeout_s = None if timeout is None else timeout * 60.0
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None

@@ -34,6 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._process_launcher import (
     failed_job_return,
     make_job_return_portable,
@@ -142,11 +143,13 @@ class SlurmTrialLauncher(BaseSubmititLauncher):
         **params: Any,
     ) -> None:
         if poll_s <= 0:
-            raise ValueError(f"hydra.launcher.poll_s must be > 0, got {poll_s}")
+            raise SweepConfigError(f"hydra.launcher.poll_s must be > 0, got {poll_s}")
         if lost_after_s < 0:
-            raise ValueError(f"hydra.launcher.lost_after_s must be >= 0, got {lost_after_s}")
+            raise SweepConfigError(f"hydra.launcher.lost_after_s must be >= 0, got {lost_after_s}")
         if on_resume not in ON_RESUME:
-            raise ValueError(f"hydra.launcher.on_resume: '{on_resume}' is not one of {ON_RESUME}")
+            raise SweepConfigError(
+                f"hydra.launcher.on_resume: '{on_resume}' is not one of {ON_RESUME}"
+            )
         super().__init__(**params)
         self.poll_s = float(poll_s)
         self.lost_after_s = float(lost_after_s)

@@ -32,6 +32,7 @@ from typing import Any
 import cloudpickle
 from hydra.core.utils import JobReturn
 
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
 
 WORKER_MODULE = "hydra_plugins.emotion_lab_sweeper._warm_worker"
@@ -154,7 +155,7 @@ class WarmPool:
     ) -> None:
         self._gpu = bool(devices) and per_job > 0
         if self._gpu and per_job > len(devices):
-            raise ValueError(
+            raise SweepConfigError(
                 f"hydra.launcher.gpus_per_job={per_job} but only {len(devices)} GPU(s) are visible"
             )
         self._free: list[Slot] = []

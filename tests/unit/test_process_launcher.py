@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hydra_plugins.emotion_lab_sweeper import _process_launcher as process_launcher
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._process_launcher import (
     DevicePool,
     ProcessLauncher,
@@ -86,13 +87,13 @@ def test_bad_gpu_lists_name_the_key(
     gpus: Any, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(SweepConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         visible_gpus(gpus)
 
 
 def test_no_gpu_seen_makes_any_index_out_of_range(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    with pytest.raises(ValueError, match="sees 0 GPU"):
+    with pytest.raises(SweepConfigError, match="sees 0 GPU"):
         visible_gpus([0])
 
 
@@ -134,8 +135,34 @@ def test_auto_cpus_share_the_cores_between_the_jobs_in_flight(monkeypatch) -> No
     assert cpu_share(4) == 4 and cpu_share(None) == 16 and cpu_share(32) == 1
     assert ProcessLauncher(cpus_per_job="auto", jobs_in_flight=8).cpus_per_job == 2
     assert ProcessLauncher(cpus_per_job=None).cpus_per_job is None  # untouched on request
-    with pytest.raises(ValueError, match="hydra.launcher.cpus_per_job"):
+    with pytest.raises(SweepConfigError, match="hydra.launcher.cpus_per_job"):
         ProcessLauncher(cpus_per_job="many")
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"cpus_per_job": 0}, "hydra.launcher.cpus_per_job must be >= 1, auto or null, got 0"),
+        ({"cpus_per_job": 1.5}, "hydra.launcher.cpus_per_job must be >= 1, auto or null, got 1.5"),
+        ({"worker_max_jobs": "abc"}, "hydra.launcher.worker_max_jobs must be >= 1 or null"),
+        ({"worker_max_jobs": True}, "hydra.launcher.worker_max_jobs must be >= 1 or null"),
+        ({"worker_max_rss_gb": "-2"}, "hydra.launcher.worker_max_rss_gb must be > 0 or null"),
+        ({"timeout_min": float("inf")}, "hydra.launcher.timeout_min must be > 0"),
+        ({"jobs_in_flight": "x"}, "hydra.launcher.jobs_in_flight must be >= 1 or null"),
+        ({"gpus_per_job": -1}, "hydra.launcher.gpus_per_job must be a whole number >= 0"),
+        ({"warm": "yes"}, "hydra.launcher.warm must be true or false"),
+    ],
+)
+def test_bad_launcher_settings_are_user_errors_naming_the_key(keys: dict, named: str) -> None:
+    with pytest.raises(SweepConfigError) as caught:
+        ProcessLauncher(**keys)
+    assert str(caught.value).startswith(named)
+
+
+def test_numeric_launcher_settings_given_as_text_are_read_as_numbers() -> None:
+    launcher = ProcessLauncher(cpus_per_job="auto", worker_max_jobs="3", timeout_min="0.5")
+    assert (launcher.worker_max_jobs, launcher.timeout_s) == (3, 30.0)
+    assert ProcessLauncher(cpus_per_job=2.0, worker_max_rss_gb=1).cpus_per_job == 2
 
 
 def test_the_launcher_config_divides_by_the_sweepers_n_jobs() -> None:

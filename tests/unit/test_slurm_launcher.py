@@ -8,6 +8,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._slurm_launcher import (
     GONE,
     UNREACHABLE,
@@ -186,7 +187,7 @@ def test_cancel_all_cancels_the_jobs_being_waited_for(tmp_path: Path) -> None:
     ],
 )
 def test_bad_settings_name_the_key(key: str, value: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SweepConfigError, match=message):
         SlurmTrialLauncher(**{key: value}, submitit_folder="x")
 
 

@@ -38,6 +38,21 @@ def _assert_one_line_error(proc, named: str) -> str:
         ("hyperopt", ["flavor=nope,sour"], "Could not find 'flavor/nope'"),
         ("optuna", ["x=interval(0,1)", "hydra.sweeper.direction=up"], "hydra.sweeper.direction"),
         ("optuna", ["x=interval(0,1)", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials"),
+        (
+            "optuna",
+            ["x=interval(0,1)", "hydra/launcher=process", "hydra.launcher.worker_max_jobs=-1"],
+            "hydra.launcher.worker_max_jobs must be >= 1 or null, got -1",
+        ),
+        (
+            "optuna",
+            ["x=interval(0,1)", "hydra/launcher=process", "hydra.launcher.cpus_per_job=abc"],
+            "hydra.launcher.cpus_per_job must be >= 1, auto or null, got 'abc'",
+        ),
+        (
+            "hyperopt",
+            ["x=interval(0,1)", "hydra/launcher=process", "hydra.launcher.timeout_min=soon"],
+            "hydra.launcher.timeout_min must be > 0 (minutes) or null, got 'soon'",
+        ),
     ],
 )
 def test_bad_space_or_setting_fails_before_any_trial(tmp_path, sweeper, args, named) -> None:
