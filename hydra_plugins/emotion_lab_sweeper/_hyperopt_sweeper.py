@@ -201,7 +201,8 @@ class _Run:
         reruns = self._requeue_interrupted()
         try:
             while not self.sw.stopping:
-                remaining = self.sw.n_trials - self._counted_trials()
+                # requeued reruns are already in the trials (as running) but still to run
+                remaining = self.sw.n_trials - self._counted_trials() + len(reruns)
                 if remaining <= 0:
                     break
                 k = min(self.sw.n_jobs, remaining)

@@ -76,6 +76,21 @@ def signal_pids(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def reap_leftovers(grace_s: float = 1.0) -> None:
+    """Processes a job left running (data loader workers, a trial's own helpers) get ``grace_s``
+    to end, then are killed: the next job on a warm worker starts alone, and a job that was
+    stopped, or a job process that exits, leaves no orphans behind."""
+    deadline = time.monotonic() + grace_s
+    while descendant_pids(os.getpid()) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)
+        time.sleep(0.05)
+    signal_pids(descendant_pids(os.getpid()), signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
 class Interruption:
     """Remembers the first stop signal and turns it into ``KeyboardInterrupt`` (like Ctrl-C)."""
 
@@ -192,6 +207,7 @@ def main(result_path: str) -> int:
 
     ret = run_guarded(load, interruption)
     files.write_bytes(result_path, cloudpickle.dumps(ret))
+    reap_leftovers()
     return 0
 
 

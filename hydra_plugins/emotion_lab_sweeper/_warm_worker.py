@@ -21,7 +21,6 @@ import gc
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -33,10 +32,9 @@ from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV
 from hydra_plugins.emotion_lab_sweeper._job_process import (
     STOP_SIGNALS,
     Interruption,
-    descendant_pids,
     exit_when_orphaned,
+    reap_leftovers,
     run_guarded,
-    signal_pids,
 )
 
 
@@ -82,20 +80,6 @@ def _torch_cleanup() -> str | None:
     if dist is not None and dist.is_available() and dist.is_initialized():
         return "the job left a torch.distributed process group"
     return None
-
-
-def reap_leftovers(grace_s: float = 1.0) -> None:
-    """Processes a job left running (data loader workers...) get ``grace_s`` to end, then are
-    killed, so the next job starts alone."""
-    deadline = time.monotonic() + grace_s
-    while descendant_pids(os.getpid()) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(-1, os.WNOHANG)
-        time.sleep(0.05)
-    signal_pids(descendant_pids(os.getpid()), signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
 
 
 def load_job(data: bytes) -> dict[str, Any]:
@@ -159,10 +143,11 @@ def serve(jobs: Connection, replies: Connection, parent_pid: int) -> int:
                 reply = {"ret": ret, "rss": resident_bytes(), "retire": retire}
                 replies.send_bytes(cloudpickle.dumps(reply))
         except KeyboardInterrupt:
+            reap_leftovers()
             return 0  # a stop signal held while replying: the reply went out, now stop
+        reap_leftovers()  # also when stopping: nobody else would stop the trial's processes
         if interruption.signal_name is not None or retire is not None:
             return 0  # the sweep is stopping, or the pool replaces this worker
-        reap_leftovers()
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,8 @@
 ``quadratic`` mode: score = 1 - (x - 0.3)^2 - (y - 0.7)^2 + bonus[cat], reached over ``epochs``
 "epochs" whose values rise towards the score; each one is reported to the Optuna trial (when a
 sweep set ``trial.storage``) and the run stops if the pruner says so. Knobs make chosen trials
-fail, return NaN, sleep (6x longer for ``slow_trials``), or follow a clearly worse curve;
+fail, return NaN, sleep (6x longer for ``slow_trials``), start a process of their own that
+outlives them (``child_s``), or follow a clearly worse curve;
 ``repeats=K`` returns the mean of K "seed runs" spread around the score, as a RepeatedValue.
 
 ``lightning`` mode trains a tiny Lightning model (optionally 2-process DDP on CPU) with the real
@@ -34,6 +35,11 @@ def quadratic(cfg: DictConfig) -> float:
     link = link_from(cfg.trial.storage, cfg.trial.study_name, number)
     if link is not None:
         link.mark_time(FIRST_STEP_ATTR)
+    if cfg.child_s:  # a process of the trial's own, like a data loader worker
+        import subprocess
+        import sys
+
+        subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({cfg.child_s})"])
     target = score_of(cfg) - (10.0 if number is not None and number in cfg.bad_trials else 0.0)
     best = -math.inf
     slow = number is not None and number in cfg.slow_trials

@@ -14,7 +14,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hydra_plugins.emotion_lab_sweeper._job_process import descendant_pids, is_job_process
+from hydra_plugins.emotion_lab_sweeper._job_process import (
+    child_pids,
+    descendant_pids,
+    is_job_process,
+)
 from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
 from hydra_plugins.emotion_lab_sweeper._report import TrialRecord
 from tests.fixtures_sweep.runner import (
@@ -101,65 +105,96 @@ def test_ctrl_c_interrupts_trials_refreshes_reports_and_resume_reruns_them(tmp_p
     assert len(counted) == 4 and all(r["state"] == "COMPLETE" for r in counted)
 
 
+def _alive(pids: list[int]) -> list[int]:
+    return [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+
+
+def _trial_children(sweep_pid: int) -> list[int]:
+    """The ``child_s`` processes the trials of a sweep started (grandchildren of its jobs)."""
+    jobs = set(_jobs_of(sweep_pid))
+    return [p for p in descendant_pids(sweep_pid) if p not in jobs and "time.sleep" in _cmdline(p)]
+
+
 @pytest.mark.slow
-def test_sigterm_to_the_sweep_alone_stops_its_jobs(tmp_path) -> None:
-    """A scheduler or ``kill`` signals only the sweep process: it must stop the jobs itself."""
+@pytest.mark.parametrize("warm", ["true", "false"])
+def test_sigterm_to_the_sweep_alone_stops_its_jobs_and_a_rerun_resumes(tmp_path, warm) -> None:
+    """A scheduler or ``kill`` signals only the sweep process: it must stop the jobs itself,
+    with the processes the trials started, and record the trials as interrupted."""
     sweep_dir = tmp_path / "sweep"
     args = (*SLOW, "slow_trials=[0,1]", "hydra/launcher=process", "hydra.sweeper.n_jobs=2")
-    proc = _start(*sweep_command(sweep_dir, *args, "hydra.sweeper.n_trials=2", sweeper="hyperopt"))
-    _wait_for(lambda: len(_jobs_of(proc.pid)) == 2 and (sweep_dir / "1").is_dir(), proc, "jobs")
-    time.sleep(1.0)  # let both jobs reach their training loop
-    jobs = _jobs_of(proc.pid)
+    args = (*args, f"hydra.launcher.warm={warm}", "hydra.sweeper.n_trials=2", "child_s=120")
+    proc = _start(*sweep_command(sweep_dir, *args, sweeper="hyperopt"))
+    _wait_for(lambda: len(_trial_children(proc.pid)) == 2, proc, "both trials")
+    everything = descendant_pids(proc.pid)  # jobs (workers) and the trials' own processes
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-3000:]
-    _wait_gone(jobs)
+    _wait_gone(everything)
     rows = leaderboard(sweep_dir)
     assert [r["state"] for r in rows] == ["INTERRUPTED", "INTERRUPTED"], out[-3000:]
     assert all("SIGTERM" in r["error"] for r in rows)
 
+    again = run_sweep(sweep_dir, *args, sweeper="hyperopt", timeout=180)
+    assert again.returncode == 0, explain(again)
+    rows2 = leaderboard(sweep_dir)
+    reruns = [r for r in rows2 if r["state"] != "INTERRUPTED"]
+    assert [r["state"] for r in reruns] == ["COMPLETE", "COMPLETE"], explain(again)
+    assert {r["x"] for r in reruns} == {r["x"] for r in rows}  # their configurations again
+
 
 @pytest.mark.slow
-def test_jobs_of_a_killed_sweep_exit_at_once(tmp_path) -> None:
+@pytest.mark.parametrize("warm", ["true", "false"])
+def test_jobs_of_a_killed_sweep_exit_at_once(tmp_path, warm) -> None:
+    """kill -9 of the sweep: its jobs (warm workers or job processes) notice they are orphans
+    and stop, with the processes their trials started."""
     sweep_dir = tmp_path / "sweep"
     args = (*SLOW, "slow_trials=[0,1]", "hydra/launcher=process", "hydra.sweeper.n_jobs=2")
-    proc = _start(*sweep_command(sweep_dir, *args, "hydra.sweeper.n_trials=2"))
-    _wait_for(lambda: len(_jobs_of(proc.pid)) == 2, proc, "two jobs")
-    time.sleep(1.0)
-    jobs = _jobs_of(proc.pid)
+    args = (*args, f"hydra.launcher.warm={warm}", "hydra.sweeper.n_trials=2", "child_s=120")
+    proc = _start(*sweep_command(sweep_dir, *args))
+    _wait_for(lambda: len(_trial_children(proc.pid)) == 2, proc, "both trials")
+    everything = descendant_pids(proc.pid)
+    assert len(_jobs_of(proc.pid)) == 2
     killed = time.monotonic()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    _wait_gone(jobs)
+    _wait_gone(everything)
     print(f"orphaned jobs exited {time.monotonic() - killed:.2f} s after kill -9 of the sweep")
 
 
 @pytest.mark.slow
-def test_make_sweep_workers_all_stop_on_one_ctrl_c(tmp_path) -> None:
-    """``make sweep WORKERS=2``: Ctrl-C reaches the launcher, which stops both workers."""
+@pytest.mark.parametrize("launcher", ["basic", "process"])
+def test_make_sweep_workers_all_stop_on_one_ctrl_c(tmp_path, launcher) -> None:
+    """``make sweep WORKERS=2``: Ctrl-C reaches the launcher, which stops both sweep processes,
+    their warm workers and every trial, all recorded as interrupted in the shared study."""
     sweep_dir = tmp_path / "sweep"
-    worker = sweep_command(sweep_dir, *SLOW, "slow_trials=[0,1,2,3]", "hydra.sweeper.n_trials=8")
-    launcher = [
-        sys.executable,
-        "-m",
-        "hydra_plugins.emotion_lab_sweeper._workers",
-        "2",
-        "--",
-        *worker,
-    ]
-    proc = _start(*launcher)
-    _wait_for(lambda: (sweep_dir / "1").is_dir(), proc, "two trials")
+    per_sweep = 2 if launcher == "process" else 1  # trials in flight in each sweep process
+    jobs = ["hydra/launcher=process", "hydra.sweeper.n_jobs=2"] if launcher == "process" else []
+    worker = sweep_command(
+        sweep_dir, *SLOW, "slow_trials=[0,1,2,3]", "hydra.sweeper.n_trials=8", *jobs
+    )
+    command = [sys.executable, "-m", "hydra_plugins.emotion_lab_sweeper._workers", "2", "--"]
+    command += worker
+    proc = _start(*command)
+    in_flight = 2 * per_sweep
+
+    def started() -> bool:
+        return (sweep_dir / str(in_flight - 1)).is_dir()
+
+    _wait_for(started, proc, f"{in_flight} trials")
     time.sleep(1.5)
-    workers = descendant_pids(proc.pid)
-    assert len([p for p in workers if "tests.fixtures_sweep.app" in _cmdline(p)]) == 2
-    proc.send_signal(signal.SIGINT)  # workers run in their own groups: only the launcher gets it
+    sweeps = [p for p in child_pids(proc.pid) if "tests.fixtures_sweep.app" in _cmdline(p)]
+    assert len(sweeps) == 2
+    everything = descendant_pids(proc.pid)
+    if launcher == "process":
+        assert all(len(_jobs_of(p)) == per_sweep for p in sweeps)  # the warm workers
+    proc.send_signal(signal.SIGINT)  # sweeps run in their own groups: only the launcher gets it
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-3000:]
-    _wait_gone(workers)
+    _wait_gone(everything)
     storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
     (name,) = optuna.get_all_study_names(storage)
     trials = optuna.load_study(study_name=name, storage=storage).trials
-    assert len(trials) == 2, out[-3000:]
+    assert len(trials) == in_flight, out[-3000:]
     assert all("SIGINT" in t.user_attrs.get("interrupted", "") for t in trials), out[-3000:]
 
 
