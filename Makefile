@@ -57,7 +57,7 @@ WORKERS ?= 1
 ## a named sweep from sweeps/ (make sweep SWEEP=vire_hyperopt SWEEPER=hyperopt WORKERS=2)
 ## Ctrl-C stops every worker and its trials (recorded as interrupted; re-run to resume)
 sweep: venv
-	$(BIN)/python -m hydra_plugins.emotion_lab_sweeper._workers $(WORKERS) -- \
+	$(BIN)/python -m hydra_plugins.emotion_lab_sweeper.workers $(WORKERS) -- \
 	  $(BIN)/python -m emotion_lab.train -m --config-dir sweeps --config-name $(SWEEP) \
 	  $(if $(SWEEPER),hydra/sweeper=$(SWEEPER)) $(ARGS)
 

@@ -172,8 +172,14 @@ def test_make_sweep_workers_all_stop_on_one_ctrl_c(tmp_path, launcher) -> None:
     worker = sweep_command(
         sweep_dir, *SLOW, "slow_trials=[0,1,2,3]", "hydra.sweeper.n_trials=8", *jobs
     )
-    command = [sys.executable, "-m", "hydra_plugins.emotion_lab_sweeper._workers", "2", "--"]
-    command += worker
+    command = [
+        sys.executable,
+        "-m",
+        "hydra_plugins.emotion_lab_sweeper.workers",
+        "2",
+        "--",
+        *worker,
+    ]
     proc = _start(*command)
     in_flight = 2 * per_sweep
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import optuna
 
-from tests.fixtures_sweep.runner import leaderboard, start_sweep
+from hydra_plugins.emotion_lab_sweeper import workers
+from tests.fixtures_sweep.runner import REPO, leaderboard, start_sweep, sweep_env
 
 
 def test_two_processes_share_one_study(tmp_path) -> None:
@@ -28,3 +34,24 @@ def test_two_processes_share_one_study(tmp_path) -> None:
     assert len({(t.params["x"], t.params["y"]) for t in trials}) == 8  # none run twice
     assert len({t.user_attrs["owner_pid"] for t in trials}) == 2  # both did work
     assert sorted(int(r["number"]) for r in leaderboard(sweep_dir)) == list(range(8))
+
+
+def test_the_workers_command_imports_only_the_standard_library() -> None:
+    """It is a public plugin module, so Hydra's scan imports it at every start-up of any app."""
+    tree = ast.parse(Path(workers.__file__).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names and {name.split(".")[0] for name in names} <= set(sys.stdlib_module_names)
+
+
+def test_a_bad_worker_count_is_one_line_with_exit_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hydra_plugins.emotion_lab_sweeper.workers", "two", "--", "true"],
+        cwd=REPO,
+        env=sweep_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == "error: WORKERS='two': expected a positive integer"

@@ -1,4 +1,4 @@
-"""``python -m hydra_plugins.emotion_lab_sweeper._workers N -- <sweep command>``: one Ctrl-C.
+"""``python -m hydra_plugins.emotion_lab_sweeper.workers N -- <sweep command>``: one Ctrl-C.
 
 ``make sweep WORKERS=2`` runs several sweep processes that share one study. Started with ``&``
 from a shell they would ignore SIGINT (non-interactive shells do that to background jobs), so
@@ -7,6 +7,10 @@ group, and the first SIGINT, SIGTERM or SIGHUP this launcher receives is sent on
 group: each worker, and the trial jobs it started, stop exactly as a single sweep does on
 Ctrl-C (trials recorded as interrupted, reports refreshed). The exit code is the workers' worst
 (130 after an interruption).
+
+A public command of the plugin, so that any app (and ``make sweep``) can run it. Hydra's plugin
+scan imports this module at every start-up, as every module here without a leading ``_``: it
+therefore imports only the standard library and defines, nothing more.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-USAGE = "usage: python -m hydra_plugins.emotion_lab_sweeper._workers N -- COMMAND [ARGS...]"
+USAGE = "usage: python -m hydra_plugins.emotion_lab_sweeper.workers N -- COMMAND [ARGS...]"
 
 
 def run_workers(n: int, command: Sequence[str]) -> int:
