@@ -24,8 +24,10 @@ pytestmark = pytest.mark.slow
 DDP = ("experiment=smoke", "trainer=ddp", "trainer.devices=2")
 
 
-def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_module(module, *args, cwd=cwd, timeout=420)
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: float = 420
+) -> subprocess.CompletedProcess[str]:
+    return run_module(module, *args, cwd=cwd, timeout=timeout)
 
 
 def logged_test_metrics(run_dir: Path) -> dict[str, float]:
