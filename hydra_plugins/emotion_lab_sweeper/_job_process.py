@@ -76,6 +76,20 @@ def signal_pids(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def close_exit_time_services() -> None:
+    """Close, before :func:`reap_leftovers`, what the job's interpreter would close at exit: W&B
+    keeps one service process per interpreter and shuts it down in an ``atexit`` hook. Reaped
+    first, it is killed: a warm worker's next ``wandb.init`` would talk to a dead service (and
+    a job process's exit hook prints "Connection lost")."""
+    wandb = sys.modules.get("wandb")
+    teardown = getattr(wandb, "teardown", None)
+    if teardown is not None:
+        try:
+            teardown()
+        except Exception as exc:  # the job's result stands; the next job starts a new service
+            sys.stderr.write(f"job: closing W&B after the job failed ({exc})\n")
+
+
 def reap_leftovers(grace_s: float = 1.0) -> None:
     """Processes a job left running (data loader workers, a trial's own helpers) get ``grace_s``
     to end, then are killed: the next job on a warm worker starts alone, and a job that was
@@ -207,6 +221,7 @@ def main(result_path: str) -> int:
 
     ret = run_guarded(load, interruption)
     files.write_bytes(result_path, cloudpickle.dumps(ret))
+    close_exit_time_services()
     reap_leftovers()
     return 0
 

@@ -5,9 +5,10 @@ Started by :class:`~hydra_plugins.emotion_lab_sweeper._warm_pool.WarmWorker` wit
 pickled Hydra state is installed, ``run_job`` runs the task, a stop signal makes the job
 *interrupted*. What one job changes in the process and the next one must not see is put back
 after it: environment variables (Lightning's DDP writes ``MASTER_PORT``, ``LOCAL_RANK``...),
-working directory, ``sys.path``, signal handlers, leftover child processes. A job that leaves
-state that cannot be put back (a ``torch.distributed`` process group) makes the worker ask to
-be replaced, and exit after its reply. The reply carries the resident memory after the job, for the pool's memory limit.
+working directory, ``sys.path``, signal handlers, services closed at exit (W&B), leftover
+child processes. A job that leaves state that cannot be put back (a ``torch.distributed``
+process group) makes the worker ask to be replaced, and exit after its reply. The reply carries
+the resident memory after the job, for the pool's memory limit.
 
 The worker exits when its job pipe closes (the pool retired it or the sweep ended), after an
 interrupted job (the sweep is stopping), on a stop signal while idle, and when the sweep
@@ -32,6 +33,7 @@ from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV
 from hydra_plugins.emotion_lab_sweeper._job_process import (
     STOP_SIGNALS,
     Interruption,
+    close_exit_time_services,
     exit_when_orphaned,
     reap_leftovers,
     run_guarded,
@@ -59,6 +61,7 @@ class ProcessState:
 
     def restore(self, interruption: Interruption) -> str | None:
         """Put the process back as it was; the reason it should be replaced, if it should."""
+        close_exit_time_services()
         os.environ.clear()
         os.environ.update(self.environ)
         with contextlib.suppress(OSError):

@@ -214,3 +214,31 @@ def test_an_idle_worker_exits_and_a_later_job_gets_a_fresh_one(launch) -> None:
         time.sleep(0.05)
     (later,) = run_each(launcher, [1])
     assert later.status == JobStatus.COMPLETED and later.return_value != first.return_value
+
+
+def _wandb_run(root: str) -> Callable[[Any], str]:
+    """A job that logs one offline W&B run, as every training trial does."""
+
+    def task(cfg: Any) -> str:
+        import wandb
+
+        run = wandb.init(
+            mode="offline", dir=root, project="warm", settings=wandb.Settings(silent=True)
+        )
+        run.log({"a": cfg.a})
+        run.finish()
+        return f"{os.getpid()}:{run.id}"
+
+    return task
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_consecutive_jobs_each_log_a_wandb_run(launch, tmp_path, monkeypatch, warm) -> None:
+    """W&B keeps a service process per interpreter; a job's end must close it as a process exit
+    would, not leave the next job a killed service (it failed with MailboxClosedError)."""
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    rets = run_each(launch(_wandb_run(str(tmp_path)), warm=warm), [0, 1, 2])
+    assert [r.status for r in rets] == [JobStatus.COMPLETED] * 3, [r._return_value for r in rets]
+    pids, ids = zip(*(r.return_value.split(":") for r in rets), strict=True)
+    assert len(set(pids)) == (1 if warm else 3) and len(set(ids)) == 3
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 3
