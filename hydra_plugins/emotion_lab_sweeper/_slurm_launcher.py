@@ -34,6 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
+from emotion_lab import files
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._process_launcher import (
     failed_job_return,
@@ -328,11 +329,7 @@ class SlurmTrialLauncher(BaseSubmititLauncher):
         return Path(str(self.config.hydra.sweep.dir)) / RECORDS_DIR
 
     def _save(self, record: JobRecord) -> None:
-        folder = self._records_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{record.job_num}.json.tmp"
-        tmp.write_text(json.dumps(asdict(record), indent=1))
-        os.replace(tmp, folder / f"{record.job_num}.json")
+        files.write_json(self._records_dir() / f"{record.job_num}.json", asdict(record), indent=1)
 
     def _load(self, job_num: int) -> JobRecord | None:
         path = self._records_dir() / f"{job_num}.json"
