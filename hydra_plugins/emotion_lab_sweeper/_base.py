@@ -136,6 +136,7 @@ class SweeperBase(Sweeper):
         floor_grace: int = 1,
         trial_key: str | None = None,
         value_check: str | None = None,
+        job_overrides: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.params = _plain(params) or {}
@@ -177,6 +178,7 @@ class SweeperBase(Sweeper):
         self.floor_grace = _positive_int("floor_grace", floor_grace)
         self.trial_key = trial_key or None
         self.value_check = _value_check(value_check)
+        self.job_overrides = _job_overrides(job_overrides)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -314,10 +316,13 @@ class SweeperBase(Sweeper):
     def trial_overrides(
         self, space: SearchSpace, params: Mapping[str, Any], number: int, storage_url: str | None
     ) -> list[str]:
-        """The trial's parameters, the study name, and the ``trial_key`` node when one is set.
+        """The trial's parameters, the study name, the ``trial_key`` node when one is set, and
+        the app's ``job_overrides``.
 
         The job reaches its Optuna trial (pruning) through the ``trial_key`` node's
-        ``storage``, ``study_name`` and ``number``.
+        ``storage``, ``study_name`` and ``number``. ``job_overrides`` (e.g. a config group
+        holding the app's trial-side callbacks) are not parameters: the leaderboard, best.yaml
+        and the re-run commands leave them out, so a re-run is a plain run.
         """
         name = quote(self.resolved_study_name)
         overrides = [*space.overrides(params), f"hydra.sweeper.study_name={name}"]
@@ -329,7 +334,7 @@ class SweeperBase(Sweeper):
                 f"++{self.trial_key}.storage={storage}",
                 f"++{self.trial_key}.sweeper={self.kind}",
             ]
-        return overrides
+        return [*overrides, *self.job_overrides]
 
     def rerun_command(self) -> list[str]:
         """Command prefix that re-runs one trial as a plain (non-sweep) run."""
@@ -522,6 +527,18 @@ def _value_check(path: str | None) -> Any:
         raise SweepConfigError(
             f"hydra.sweeper.value_check: cannot import {path!r} ({exc})"
         ) from None
+
+
+def _job_overrides(value: Sequence[str] | None) -> list[str]:
+    """Overrides every trial's job gets; a bare string would be split into characters."""
+    if value is None:
+        return []
+    value = _plain(value)
+    if isinstance(value, str) or not all(isinstance(o, str) and o for o in value):
+        raise SweepConfigError(
+            f"hydra.sweeper.job_overrides: expected a list of overrides, got {value!r}"
+        )
+    return list(value)
 
 
 def _plain(value: Any) -> Any:

@@ -86,6 +86,10 @@ class SweeperConf:
     # Dotted path of a function (key, value) that raises ValueError for a value a job would
     # refuse (lr <= 0); every searched value's ends are checked with it before the first trial.
     value_check: str | None = None
+    # Overrides every trial's job gets besides its parameters, e.g. ``[+sweep_trial=optuna]``: a
+    # config group with what a job needs only inside a trial (a pruning callback). Not part of
+    # the trial's parameters: the leaderboard, best.yaml and re-run commands leave them out.
+    job_overrides: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -192,3 +192,33 @@ def test_launcher_configs_compose() -> None:
         1,
         cpu_share(1),
     )
+
+
+def test_pruning_callback_is_added_by_the_optuna_sweep_only() -> None:
+    """A plain run builds no pruning callback; each Optuna trial's job adds it through the
+    sweeper's ``job_overrides``, with its trial node; Hyperopt, which cannot prune, adds none."""
+    assert "pruning" not in _compose("train", (), config_dir=CONF).callbacks
+    cfg = _named(_compose("train", ("hydra/sweeper=optuna", "loss.beta=0.3"), config_dir=CONF))
+    sweeper = OptunaSweeper(**_sweeper_kwargs(cfg))
+    sweeper.config = cfg
+    space = parse_search_space(cfg.hydra.sweeper.params, ["loss.beta=interval(0,1)"])
+    job = sweeper.trial_overrides(space, {"loss.beta": 0.25}, 7, "sqlite:///x.db")
+    assert job[-1] == "+sweep_trial=optuna"
+    trial_cfg = _compose("train", ("hydra/sweeper=optuna", *job), config_dir=CONF)
+    pruning = OmegaConf.to_container(trial_cfg.callbacks.pruning, resolve=True)
+    assert pruning == {
+        "_target_": "emotion_lab.sweep.pruning.OptunaPruningCallback",
+        "storage": "sqlite:///x.db",
+        "study_name": cfg.hydra.sweeper.study_name,
+        "trial_number": 7,
+        "monitor": "val/acc",
+    }
+    hyperopt = _compose("train", ("hydra/sweeper=hyperopt",), config_dir=CONF)
+    assert list(hyperopt.hydra.sweeper.job_overrides) == []
+
+
+def test_job_overrides_must_be_a_list_of_overrides() -> None:
+    cfg = _compose("train", ("hydra/sweeper=optuna",), config_dir=CONF)
+    kwargs = {**_sweeper_kwargs(cfg), "job_overrides": "+sweep_trial=optuna"}
+    with pytest.raises(ValueError, match="hydra.sweeper.job_overrides: expected a list"):
+        OptunaSweeper(**kwargs)
