@@ -216,14 +216,14 @@ def execute(cfg: DictConfig) -> float:
         results.append(result)
         dirs.append(str(sub.paths.output_dir))
     summary = _summary(results)
+    intervals = {key: t_interval(values) for key, values in summary.items()}
     if rank_zero_only.rank == 0:
         _write_summary_csv(output_dir / "summary.csv", summary)
         _write_repeats_csv(output_dir / "repeats.csv", runs, results, dirs)
         if seeds is None:
             _write_cv_csv(output_dir / "cv_results.csv", summary, len(runs))
         rows: dict[str, object] = {}
-        for key, values in summary.items():
-            iv = t_interval(values)
+        for key, iv in intervals.items():
             rows[key] = f"{iv.mean:.4f} ± {iv.half_width:.4f}  (std {iv.std:.4f}, n={iv.n})"
         print_summary(rows | {"runs": str(output_dir / "repeats.csv")}, _title(runs, seeds))
     how = str(OmegaConf.select(cfg, "objective.aggregate", default="mean"))
@@ -232,7 +232,9 @@ def execute(cfg: DictConfig) -> float:
         return value
     from hydra_plugins.emotion_lab_sweeper.contract import RepeatedValue  # leaderboard: ± CI
 
-    return RepeatedValue(value, summary["objective"])
+    objective = intervals["objective"]
+    ci95 = (objective.low, objective.high) if objective.n > 1 else None  # one run: no interval
+    return RepeatedValue(value, summary["objective"], ci95)
 
 
 def _single(cfg: DictConfig, run: PlannedRun, output_dir: Path) -> float:

@@ -317,6 +317,8 @@ class _Run:
         loss = hyperopt_loss(outcome.value, self.sw.direction)
         if outcome.samples:
             base["samples"] = list(outcome.samples)
+        if outcome.ci95 is not None:
+            base["ci95"] = list(outcome.ci95)
         return {"status": STATUS_OK, "loss": loss, "value": outcome.value, **base}
 
     def _finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
@@ -358,6 +360,7 @@ class _Run:
                     duplicate_of=result.get("duplicate_of"),
                     overrides=self.space.overrides(params),
                     samples=result.get("samples"),
+                    ci95=result.get("ci95"),
                 )
             )
         return out

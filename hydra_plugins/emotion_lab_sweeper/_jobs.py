@@ -40,6 +40,7 @@ class JobOutcome:
     finished: float
     interrupted: bool = False
     samples: tuple[float, ...] | None = None  # the runs a RepeatedValue aggregates
+    ci95: tuple[float, float] | None = None  # their 95 % interval, as the task function gave it
 
     @property
     def duration_s(self) -> float:
@@ -122,5 +123,15 @@ def launch_one(launcher: Launcher, overrides: Sequence[str], job_num: int) -> Jo
         )
     value, error, tb = objective_of(ret)
     interrupted = isinstance(ret._return_value, JobInterrupted)
-    samples = getattr(ret._return_value, "samples", None) if error is None else None
-    return JobOutcome(value, error, tb, run_dir_of(ret), started, time.time(), interrupted, samples)
+    raw = ret._return_value if error is None else None
+    return JobOutcome(
+        value,
+        error,
+        tb,
+        run_dir_of(ret),
+        started,
+        time.time(),
+        interrupted,
+        samples=getattr(raw, "samples", None),
+        ci95=getattr(raw, "ci95", None),
+    )

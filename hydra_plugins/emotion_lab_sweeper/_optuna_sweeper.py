@@ -66,6 +66,7 @@ INTERRUPTED_ATTR = "interrupted"  # why: "interrupted by SIGINT", "stale: ..."
 RERUN_ATTR = "rerun_of"  # on the trial that runs an interrupted trial's configuration again
 BASELINE_ATTR = "baseline"  # on the trial that runs the run config's own values
 SAMPLES_ATTR = "samples"  # the runs' values of a trial whose job returned a RepeatedValue
+CI95_ATTR = "ci95"  # their 95 % interval [low, high], when the job gave one
 _UNSET = object()
 
 
@@ -361,6 +362,8 @@ class _Run:
         else:
             if outcome.samples:
                 trial.set_user_attr(SAMPLES_ATTR, list(outcome.samples))
+            if outcome.ci95 is not None:
+                trial.set_user_attr(CI95_ATTR, list(outcome.ci95))
             self._tell(trial, values=outcome.value)
             log.info(f"trial {trial.number} finished: {outcome.value:.6g}")
         self._after_trial()
@@ -526,4 +529,5 @@ def _record(t: FrozenTrial, space: SearchSpace) -> TrialRecord:
         baseline=bool(attrs.get(BASELINE_ATTR)),
         planned_epochs=attrs.get(PLANNED_EPOCHS_ATTR),
         samples=attrs.get(SAMPLES_ATTR),
+        ci95=attrs.get(CI95_ATTR),
     )

@@ -5,9 +5,11 @@ whichever library proposed the parameters. Files are replaced atomically: other 
 and people reading them never see half-written content.
 
 A trial whose job returned a :class:`~hydra_plugins.emotion_lab_sweeper.contract.RepeatedValue`
-(one configuration run over several seeds) carries its runs' values; for such studies the
-leaderboards add the runs' mean ± 95 % t-interval and n beside the optimised value, so a
-difference between trials can be told from seed noise.
+(one configuration run over several seeds) carries its runs' values and the 95 % interval the app
+computed for them; for such studies the leaderboards add the runs' mean ± that interval and n
+beside the optimised value, so a difference between trials can be told from seed noise. The
+plugin derives no interval of its own (which test, which quantile is the app's choice): without
+one it shows the bare mean and n.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import csv
 import io
 import math
 import shlex
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,22 @@ COMPLETE, PRUNED, FAIL, RUNNING = "COMPLETE", "PRUNED", "FAIL", "RUNNING"
 INTERRUPTED = "INTERRUPTED"
 
 
+@dataclass(frozen=True)
+class Spread:
+    """A repeated trial's runs: n, mean, std (NaN for one run) and the interval bounds (NaN when
+    the app gave none)."""
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
 @dataclass
 class TrialRecord:
     """One trial as reported; ``value`` is the objective in the user's direction."""
@@ -51,16 +70,18 @@ class TrialRecord:
     overrides: list[str] = field(default_factory=list)
     baseline: bool = False  # the run config's own values, enqueued as the study's first trial
     planned_epochs: int | None = None  # results the trial would have reported unpruned
-    samples: list[float] | None = None  # values of the runs a repeated trial aggregates
+    samples: Sequence[float] | None = None  # values of the runs a repeated trial aggregates
+    ci95: Sequence[float] | None = None  # their 95 % interval (low, high), as the app gave it
 
     @property
-    def spread(self) -> Any:
-        """The runs' mean, std and 95 % t-interval (``emotion_lab.stats.Interval``), or None."""
+    def spread(self) -> Spread | None:
+        """The runs' n, mean and std with the app's interval, or None for an unrepeated trial."""
         if not self.samples:
             return None
-        from emotion_lab.stats import t_interval
-
-        return t_interval(self.samples)
+        xs = [float(v) for v in self.samples]
+        std = statistics.stdev(xs) if len(xs) > 1 else math.nan
+        low, high = (math.nan, math.nan) if self.ci95 is None else map(float, self.ci95)
+        return Spread(len(xs), statistics.fmean(xs), std, low, high)
 
     @property
     def epochs_saved(self) -> int:
@@ -147,7 +168,7 @@ def _spread_cells(r: TrialRecord) -> list[str]:
     iv = r.spread
     if iv is None:
         return ["", "", "", ""]
-    return [str(iv.n), _exact(iv.mean), _exact(iv.low), _exact(iv.high)]
+    return [str(iv.n), _exact(iv.mean), _bound(iv.low), _bound(iv.high)]
 
 
 def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
@@ -304,6 +325,11 @@ def _num(value: float | None, digits: int = 6) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:.{digits}g}" if digits != 1 else f"{value:.1f}"
+
+
+def _bound(value: float) -> str:
+    """An interval bound, empty when there is none."""
+    return _exact(value) if math.isfinite(value) else ""
 
 
 def _exact(value: Any) -> str:

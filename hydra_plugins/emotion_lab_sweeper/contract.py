@@ -37,18 +37,26 @@ class RepeatedValue(float):
     """An objective that aggregates several runs of one configuration (seed repeats).
 
     A task function returns it instead of a float: the sweeper optimises the value itself and
-    the leaderboard shows the runs' mean ± 95 % t-interval beside it.
+    the leaderboard shows the runs' mean with the 95 % interval ``ci95 = (low, high)`` that the
+    app computed (the app owns its statistics; the plugin derives none). Without ``ci95`` the
+    leaderboard shows the bare mean and n, and leaves the interval cells empty.
     """
 
     samples: tuple[float, ...]
+    ci95: tuple[float, float] | None
 
-    def __new__(cls, value: float, samples: Sequence[float]) -> RepeatedValue:
+    def __new__(
+        cls, value: float, samples: Sequence[float], ci95: Sequence[float] | None = None
+    ) -> RepeatedValue:
         obj = super().__new__(cls, value)
         obj.samples = tuple(float(s) for s in samples)
+        if ci95 is not None and len(ci95) != 2:
+            raise ValueError(f"RepeatedValue ci95: expected (low, high), got {ci95!r}")
+        obj.ci95 = None if ci95 is None else (float(ci95[0]), float(ci95[1]))
         return obj
 
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its samples
-        return (RepeatedValue, (float(self), self.samples))
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its runs
+        return (RepeatedValue, (float(self), self.samples, self.ci95))
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:

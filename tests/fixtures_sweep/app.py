@@ -5,7 +5,8 @@
 sweep set ``trial.storage``) and the run stops if the pruner says so. Knobs make chosen trials
 fail, return NaN, sleep (6x longer for ``slow_trials``), start a process of their own that
 outlives them (``child_s``), or follow a clearly worse curve;
-``repeats=K`` returns the mean of K "seed runs" spread around the score, as a RepeatedValue.
+``repeats=K`` returns the mean of K "seed runs" spread around the score, as a RepeatedValue
+with their 95 % t-interval (the app's statistics, as a real app would hand them over).
 
 ``lightning`` mode trains a tiny Lightning model (optionally 2-process DDP on CPU) with the real
 pruning callback, to test what a training job does inside a sweep.
@@ -24,6 +25,11 @@ BONUS = {"a": 0.0, "b": 0.05, "c": -0.05}
 
 def score_of(cfg: DictConfig) -> float:
     return 1.0 - (cfg.x - 0.3) ** 2 - (cfg.y - 0.7) ** 2 + BONUS.get(str(cfg.cat), 0.0)
+
+
+def repeat_offsets(k: int) -> list[float]:
+    """The K "seed runs" of ``repeats=K`` around its best value: fixed, so tests know them."""
+    return [0.01 * (i - (k - 1) / 2) + 0.002 * i * i for i in range(k)]
 
 
 def quadratic(cfg: DictConfig) -> float:
@@ -53,12 +59,12 @@ def quadratic(cfg: DictConfig) -> float:
     if number is not None and number in cfg.nan_trials:
         return float("nan")
     if cfg.repeats:
+        from emotion_lab.stats import t_interval
         from hydra_plugins.emotion_lab_sweeper.contract import RepeatedValue
 
-        runs = [
-            best + 0.01 * (i - (cfg.repeats - 1) / 2) + 0.002 * i * i for i in range(cfg.repeats)
-        ]
-        return RepeatedValue(sum(runs) / len(runs), runs)
+        runs = [best + offset for offset in repeat_offsets(cfg.repeats)]
+        iv = t_interval(runs)
+        return RepeatedValue(sum(runs) / len(runs), runs, (iv.low, iv.high) if iv.n > 1 else None)
     return best
 
 
