@@ -101,6 +101,7 @@ def sweep_command(sweep_dir: Path, trials: int, n_jobs: int, warm: bool) -> list
         "-m",
         f"hydra.searchpath=[file://{CONFIG_DIR}]",
         "hydra/sweeper=optuna",
+        "hydra.sweeper.job_overrides=[]",  # the app's trial-side callbacks: nothing to sleep with
         "hydra/launcher=process",
         f"hydra.launcher.warm={str(warm).lower()}",
         "sleep_s=interval(1,10)",

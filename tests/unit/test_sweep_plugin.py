@@ -59,7 +59,8 @@ def test_a_foreign_app_sweeps_with_the_plugins_defaults_alone(tmp_path, sweeper:
 
 
 def test_plain_train_does_not_import_optuna_or_hyperopt() -> None:
-    """Hydra's plugin scan, the train config and every callback it builds (the pruning one too)."""
+    """Hydra's plugin scan, the train config and every callback it builds; a plain run has no
+    pruning callback, and one built from the trial-side config without a storage stays inert."""
     probe = (
         "import sys\n"
         "from hydra.core.plugins import Plugins\n"
@@ -68,6 +69,9 @@ def test_plain_train_does_not_import_optuna_or_hyperopt() -> None:
         "from emotion_lab.builders import build_callbacks\n"
         "from emotion_lab.config import compose_config\n"
         "cfg = compose_config('train', ['experiment=smoke'])\n"
+        "names = [type(c).__name__ for c in build_callbacks(cfg)]\n"
+        "assert 'OptunaPruningCallback' not in names, names\n"
+        "cfg = compose_config('train', ['experiment=smoke', '+sweep_trial=optuna'])\n"
         "names = [type(c).__name__ for c in build_callbacks(cfg)]\n"
         "assert 'OptunaPruningCallback' in names, names\n"
         "print(sorted(m for m in ('optuna', 'hyperopt') if m in sys.modules))\n"
