@@ -21,3 +21,16 @@ def test_utilisation_is_work_over_workers_times_wall() -> None:
     )  # fmt: skip
     assert u.share == pytest.approx(0.75) and u.bound == pytest.approx(1.0)
     assert u.lines()[0].startswith("worker utilisation: 75.0% (zero-overhead bound")
+
+
+@pytest.mark.slow
+def test_the_sleep_sweep_runs_and_stays_under_its_bound() -> None:
+    """The benchmark's own sweep, through the app's Optuna binding: every trial completes, and
+    the measured share cannot beat the zero-overhead schedule of the same trials."""
+    from emotion_lab.sweep.utilisation import run_utilisation
+
+    u = run_utilisation(trials=4, n_jobs=2)
+    assert u.trials == 4 and u.workers == 2
+    assert 4.0 <= u.busy_s <= 40.0  # four sleeps of 1-10 s
+    assert 0.0 < u.share <= u.bound + 1e-9 <= 1.0 + 1e-9
+    assert u.overhead_s > 0.0
