@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 SHARED_MODE = 0o644
 """Files are written for others (figures, reports, caches): ``mkstemp``'s 0600 would hide them."""
+
+SHARED_DIR_MODE = 0o755
+"""Folders likewise (an exported data tree): ``mkdtemp``'s 0700 would hide them."""
 
 STALE_TEMP_SECONDS = 600
 """A temp file untouched this long is an orphan even when its writer cannot be checked."""
@@ -64,6 +68,29 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temp sibling folder of ``path`` to fill; it becomes ``path`` only if the block
+    ends normally, so readers see no folder or a complete one. ``path`` must be absent or an
+    empty folder: a tree is replaced whole, never merged into."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=target.parent
+        )
+    )
+    try:
+        os.chmod(tmp, SHARED_DIR_MODE & ~_UMASK)
+        yield tmp
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = False) -> Path:
     """Atomically write ``text`` (UTF-8) to ``path``."""
     with atomic_path(path, durable=durable) as tmp:
@@ -93,7 +120,7 @@ def json_digest(data: Any, length: int = 16) -> str:
 
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temp files of writers that are gone: this host's dead pids, or any temp file
+    """Delete the temp files and folders of writers that are gone: this host's dead pids, or any temp file
     untouched for :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder)."""
     removed: list[Path] = []
     try:
@@ -112,7 +139,10 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
         dead = match is not None and match["host"] == HOST and not _alive(int(match["pid"]))
         if dead or idle > STALE_TEMP_SECONDS:
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):  # a killed atomic_dir writer's tree
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
                 removed.append(Path(entry.path))
     if removed:
         log.info("removed %d orphaned temp file(s) in %s", len(removed), folder)

@@ -59,3 +59,38 @@ def test_remove_stale_temps_removes_dead_writers_only(tmp_path: Path) -> None:
     old = os.stat(other).st_mtime - files.STALE_TEMP_SECONDS - 5
     os.utime(other, (old, old))
     assert files.remove_stale_temps(tmp_path) == [other]
+
+
+def test_atomic_dir_appears_whole_and_shared_readable(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    with files.atomic_dir(root) as tmp:
+        (tmp / "a").mkdir()
+        (tmp / "a" / "x.txt").write_text("x")
+        assert not root.exists()  # nothing under the final name while it is filled
+    assert (root / "a" / "x.txt").read_text() == "x"
+    assert stat.S_IMODE(os.stat(root).st_mode) == files.SHARED_DIR_MODE & ~files._UMASK
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]
+
+
+def test_atomic_dir_failure_leaves_nothing_and_never_merges(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    with pytest.raises(RuntimeError), files.atomic_dir(root) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("killed half way")
+    assert list(tmp_path.iterdir()) == []
+    root.mkdir()
+    (root / "old.txt").write_text("old")
+    with pytest.raises(OSError), files.atomic_dir(root) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in root.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]
+
+
+def test_remove_stale_temps_removes_a_dead_writers_folder(tmp_path: Path) -> None:
+    code = "import os; print(os.getpid())"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    orphan = tmp_path / f".tree.{files.HOST}-{int(dead.stdout)}.abc.tmp"
+    (orphan / "train").mkdir(parents=True)
+    (orphan / "train" / "0.png").write_bytes(b"x")
+    assert files.remove_stale_temps(tmp_path) == [orphan]
+    assert not orphan.exists()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +21,6 @@ from emotion_lab.data.synthetic_faces.render import generate_faces
 GENERATOR_VERSION = 2
 """Bump whenever a change to this package changes the images or labels a seed produces: it is
 part of the cached CSV's name."""
-
-_DIR_MODE = 0o755
-"""The exported tree is shared data, not a private temp folder (``mkdtemp`` makes it 0700)."""
 
 
 def csv_filename(n: int, seed: int, label_noise: float) -> str:
@@ -70,8 +64,9 @@ def _csv_row(label: int, pixels: np.ndarray, usage: str) -> str:
 def export_image_folders(csv_path: str | Path, root: str | Path) -> Path:
     """Write ``root/<split>/<class>/<index>.png`` from the CSV, as the folder loader expects.
 
-    The tree is built in a temporary sibling directory and renamed into place, so ``root`` is
-    either absent or complete. An existing non-empty ``root`` is left alone (error), never merged.
+    The tree is built through :func:`emotion_lab.files.atomic_dir`, so ``root`` is either absent
+    or complete (and readable by others). An existing non-empty ``root`` is left alone (error),
+    never merged.
     """
     from PIL import Image
 
@@ -79,10 +74,7 @@ def export_image_folders(csv_path: str | Path, root: str | Path) -> Path:
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise FileExistsError(f"{root}: already exists and is not empty; remove it or pick another")
     data = parse_fer2013_csv(Path(csv_path), len(CLASSES))
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    os.chmod(tmp, _DIR_MODE)
-    try:
+    with files.atomic_dir(root) as tmp:
         for split, decoded in data.items():
             for name in CLASSES:
                 (tmp / split / name).mkdir(parents=True)
@@ -90,10 +82,4 @@ def export_image_folders(csv_path: str | Path, root: str | Path) -> Path:
                 Image.fromarray(image[..., 0], mode="L").save(
                     tmp / split / CLASSES[label] / f"{i:05d}.png"
                 )
-        if root.exists():
-            root.rmdir()
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
