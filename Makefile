@@ -24,7 +24,7 @@ train: venv
 
 ## lint, then the whole test suite (unit + end-to-end)
 test: venv
-	$(BIN)/ruff check emotion_lab tests
+	$(BIN)/ruff check emotion_lab hydra_plugins tests
 	$(BIN)/python -m pytest -q
 
 ## the tests not marked slow (seconds to a few minutes)
@@ -33,12 +33,12 @@ test-fast: venv
 
 ## ruff check of the package and the tests
 lint: venv
-	$(BIN)/ruff check emotion_lab tests
+	$(BIN)/ruff check emotion_lab hydra_plugins tests
 
 ## ruff format and the fixable lint rules, applied in place
 format: venv
-	$(BIN)/ruff format emotion_lab tests
-	$(BIN)/ruff check --fix emotion_lab tests
+	$(BIN)/ruff format emotion_lab hydra_plugins tests
+	$(BIN)/ruff check --fix emotion_lab hydra_plugins tests
 
 ## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
 bench: venv

@@ -17,7 +17,9 @@ _DIRECTIONS = {"maximize": "max", "minimize": "min", "max": "max", "min": "min"}
 def direction_to_mode(direction: str) -> str:
     """``maximize``/``minimize`` (sweeper vocabulary) → ``max``/``min`` (Lightning vocabulary)."""
     if direction not in _DIRECTIONS:
-        raise ConfigError(f"objective.direction must be 'maximize' or 'minimize', got {direction!r}")
+        raise ConfigError(
+            f"objective.direction must be 'maximize' or 'minimize', got {direction!r}"
+        )
     return _DIRECTIONS[direction]
 
 

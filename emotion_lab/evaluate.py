@@ -51,7 +51,16 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
     data = rebase_data_paths(saved.get("data"), stored_dir, str(cfg.paths.data_dir), given)
     run_cfg.data = data
     # ckpt_path: the evaluated file, for ${ckpt_path} in callbacks/evaluate.yaml (report.md)
-    for key in ("paths", "trainer", "callbacks", "logger", "seed", "task_name", "trial", "ckpt_path"):
+    for key in (
+        "paths",
+        "trainer",
+        "callbacks",
+        "logger",
+        "seed",
+        "task_name",
+        "trial",
+        "ckpt_path",
+    ):
         run_cfg[key] = cfg[key]
     run_cfg.augmentation = None
     if cfg.get("data") is not None:

@@ -24,6 +24,7 @@ from emotion_lab.errors import ConfigError, UserError
 
 _MISSING = object()
 
+
 @dataclass(frozen=True)
 class Number:
     """A numeric key: finite, optionally an integer, within ``[low, high]`` (or open bounds)."""
@@ -48,9 +49,7 @@ class Number:
             raise ConfigError(f"{self.key}: expected {kind}, got {value!r}")
         if not math.isfinite(value):
             raise ConfigError(f"{self.key}: expected a finite number, got {value!r}")
-        below = self.low is not None and (
-            value <= self.low if self.low_open else value < self.low
-        )
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (
             value >= self.high if self.high_open else value > self.high
         )
@@ -66,6 +65,7 @@ class Number:
         assert self.high is not None
         return f"{'<' if self.high_open else '<='} {self.high:g}"
 
+
 @dataclass(frozen=True)
 class Choice:
     """A key whose value is one of a few words."""
@@ -76,6 +76,7 @@ class Choice:
     def check(self, value: Any) -> None:
         if value not in self.options:
             raise ConfigError(f"{self.key}: expected one of {list(self.options)}, got {value!r}")
+
 
 @dataclass(frozen=True)
 class BatchLimit:
@@ -90,6 +91,7 @@ class BatchLimit:
             Number(self.key, integer=True, low=1).check(value)
         else:
             Number(self.key, low=0.0, high=1.0, low_open=True).check(value)
+
 
 Rule = Number | Choice | BatchLimit
 
@@ -129,6 +131,7 @@ RULES: tuple[Rule, ...] = (
     Choice("objective.direction", ("maximize", "minimize")),
 )
 
+
 def check_config(cfg: DictConfig, rules: Iterable[Rule] = RULES) -> None:
     """Raise a :class:`ConfigError` naming the first key whose value cannot be right."""
     resolved = resolve(cfg)
@@ -138,12 +141,14 @@ def check_config(cfg: DictConfig, rules: Iterable[Rule] = RULES) -> None:
             rule.check(value)
     check_pretrained_init(resolved)
 
+
 def check_optimizer_betas(value: Any, key: str = "optimizer.betas") -> None:
     """Adam's ``betas``: two numbers in [0, 1)."""
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ConfigError(f"{key}: expected two numbers [beta1, beta2], got {value!r}")
     for i, beta in enumerate(value):
         Number(f"{key}[{i}]", low=0, high=1, high_open=True).check(beta)
+
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:
     """Every interpolation resolved; a missing mandatory value or a broken one names its key."""
@@ -159,6 +164,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         check_optimizer_betas(betas)
     return container
 
+
 def check_pretrained_init(cfg: Mapping[str, Any]) -> None:
     """An initializer other than ``default`` would wipe the pretrained weights it starts from."""
     model, init = cfg.get("model"), cfg.get("init")
@@ -170,6 +176,7 @@ def check_pretrained_init(cfg: Mapping[str, Any]) -> None:
             f"init={init.get('name')} would overwrite the pretrained weights of "
             f"model.{model.get('name')}; use init=default"
         )
+
 
 def check_train_config(cfg: DictConfig) -> None:
     """:func:`check_config`, plus a resume checkpoint that Lightning will be able to read."""

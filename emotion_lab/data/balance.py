@@ -56,9 +56,7 @@ def check_targets(targets: Any) -> Targets | None:
         )
     for name, count in targets.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ConfigError(
-                f"data.balance.targets.{name} must be an integer >= 0, got {count!r}"
-            )
+            raise ConfigError(f"data.balance.targets.{name} must be an integer >= 0, got {count!r}")
     return dict(targets)
 
 

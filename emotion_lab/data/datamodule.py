@@ -192,7 +192,9 @@ class EmotionDataModule(pl.LightningDataModule):
         if resident not in (True, False, "auto"):
             raise ConfigError(f"data.resident must be true, false or auto, got {resident!r}")
         if on_bad_sample not in ("error", "skip"):
-            raise ConfigError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+            raise ConfigError(
+                f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}"
+            )
         is_int = isinstance(decode_size, int) and not isinstance(decode_size, bool)
         if decode_size is not None and not (is_int and decode_size >= image_size):
             raise ConfigError(
@@ -422,9 +424,7 @@ class EmotionDataModule(pl.LightningDataModule):
                 raise DataError(f"{type(self.source).__name__}: the {name} split is empty")
             top = int(split.labels.max())
             if top >= self.num_classes:
-                raise DataError(
-                    f"{name} split has label {top} but only {self.num_classes} classes"
-                )
+                raise DataError(f"{name} split has label {top} but only {self.num_classes} classes")
 
     def _cut_val(self, train: InMemoryImages) -> tuple[InMemoryImages, InMemoryImages]:
         labels = train.labels.numpy()

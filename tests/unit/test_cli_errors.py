@@ -216,9 +216,7 @@ def test_a_missing_mandatory_value_names_its_key():
         check_config(cfg)
 
 
-@pytest.mark.parametrize(
-    "name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-)
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
 def test_every_shipped_experiment_passes_the_check(name):
     check_config(compose_config("train", [f"experiment={name}"]))
 
