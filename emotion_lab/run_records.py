@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from emotion_lab import files
 from emotion_lab.errors import UserError
 from emotion_lab.viz.plots import read_metrics_csv
+from emotion_lab.viz.report import AVERAGE_ROWS
 
 METRICS_FILE = "test_metrics.json"
 CONFIG_FILE = Path(".hydra") / "config.yaml"
@@ -106,7 +107,8 @@ class RunFolder:
 
     @cached_property
     def classes(self) -> tuple[str, ...] | None:
-        """Class names from the per-class table of ``report.md``; None when it was not written."""
+        """Class names from the per-class table of ``report.md`` (without its average rows);
+        None when it was not written."""
         report = self.path / REPORT_FILE
         if not report.is_file():
             return None
@@ -119,7 +121,9 @@ class RunFolder:
         for line in lines[start + 2 :]:
             if not line.startswith("|"):
                 break
-            names.append(line.strip("|").split("|")[0].strip())
+            name = line.strip("|").split("|")[0].strip()
+            if name not in AVERAGE_ROWS:
+                names.append(name)
         return tuple(names)
 
     @property

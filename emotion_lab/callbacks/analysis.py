@@ -20,7 +20,7 @@ from emotion_lab.metrics.embedding import embedding_report
 from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.viz import plots, provenance
 from emotion_lab.viz.captions import figure_title, run_settings
-from emotion_lab.viz.report import markdown_table, write_report
+from emotion_lab.viz.report import AVERAGE_ROWS, markdown_table, write_report
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ def class_averages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     present = [r for r in rows if r["support"] > 0]
     total = sum(r["support"] for r in present)
     out = []
+    macro, weighted = AVERAGE_ROWS
     for name, weights in (
-        ("macro avg", [1.0] * len(present)),
-        ("weighted avg", [float(r["support"]) for r in present]),
+        (macro, [1.0] * len(present)),
+        (weighted, [float(r["support"]) for r in present]),
     ):
         norm = sum(weights) or 1.0
         row: dict[str, Any] = {"class": name, "support": total}

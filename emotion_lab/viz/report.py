@@ -13,6 +13,8 @@ from emotion_lab import files
 __all__ = ["format_value", "markdown_table", "write_report"]
 
 REPORT_NAME = "report.md"
+AVERAGE_ROWS = ("macro avg", "weighted avg")
+"""The summary rows under report.md's per-class table: not classes, for whoever reads it back."""
 
 
 def format_value(value: Any) -> str:

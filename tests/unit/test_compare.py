@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from emotion_lab import compare
+from emotion_lab.callbacks.analysis import per_class_report, per_class_section
 from emotion_lab.run_records import RunFolderError, discover_runs, write_run_record
 from emotion_lab.stats import t_interval
 from emotion_lab.viz import compare_plots
@@ -40,10 +41,10 @@ def make_run(
     given = overrides if overrides is not None else [f"loss.beta={beta}", f"seed={seed}"]
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(given))
     write_run_record(folder, metrics=metrics, objective=metrics["test/acc"], seed=seed)
-    table = "\n".join(f"| {c} | 0.5 | 0.5 | 0.5 | 10 |" for c in classes)
+    # the per-class table as the analysis callback writes it, average rows included
+    rows = per_class_report(np.eye(len(classes), dtype=np.int64) * 10, classes)
     (folder / "report.md").write_text(
-        "# r\n\n## Per-class report (test)\n\n| class | precision | recall | f1 | support |\n"
-        f"|---|---|---|---|---|\n{table}\n"
+        f"# r\n\n## Per-class report (test)\n\n{per_class_section(rows)}\n"
     )
     return folder
 
@@ -224,3 +225,12 @@ def test_forest_plot_and_side_by_side_umaps_of_one_run_per_group(
         {("test/acc", "a"): t_interval([1, 2]), ("test/acc", "b"): t_interval([3])},
     )
     assert len(fig.axes) == 1
+
+
+def test_class_names_are_read_back_without_the_average_rows(tmp_path: Path) -> None:
+    """report.md's table ends with macro and weighted averages: they are not classes (a UMAP
+    legend once listed them)."""
+    run = make_run(tmp_path / "r", beta=0.0, seed=1, metrics={"test/acc": 0.8})
+    assert "| macro avg |" in (run / "report.md").read_text()
+    (found,) = discover_runs(run)
+    assert found.classes == CLASSES
