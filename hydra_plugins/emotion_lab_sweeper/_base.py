@@ -270,8 +270,9 @@ class SweeperBase(Sweeper):
         loader = self.hydra_context.config_loader
         fixed = [(f"command-line override '{o}'", o) for o in space.fixed]
         searched = [(d.where, d.override(params[d.name])) for d in space.dimensions]
+        added = [(f"hydra.sweeper.job_overrides: '{o}'", o) for o in self.job_overrides]
         done: list[str] = []
-        for where, override in [*fixed, *searched]:
+        for where, override in [*fixed, *searched, *added]:
             try:
                 loader.load_sweep_config(self.config, [*done, override])
             except Exception:

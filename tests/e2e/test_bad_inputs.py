@@ -116,6 +116,17 @@ CASES = [
         absent=("multirun.yaml", "0"),
     ),
     Case(
+        "sweep-bad-job-override",
+        TRAIN,
+        (
+            *SWEEP,
+            "optimizer.lr=interval(1e-3,1e-2)",
+            "hydra.sweeper.job_overrides=['+sweep_trial=x']",
+        ),
+        "hydra.sweeper.job_overrides: '+sweep_trial=x': In 'train': Could not find 'sweep_trial/x'",
+        absent=("multirun.yaml", "0"),
+    ),
+    Case(
         "sweep-empty-interval",
         TRAIN,
         (*SWEEP, "optimizer.lr=interval(1,0)"),
