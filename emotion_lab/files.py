@@ -37,12 +37,15 @@ HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "ho
 _TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
+def _temp_prefix(path: Path) -> str:
+    """Hidden, and naming the host and pid that write it (what :data:`_TEMP_NAME` reads back)."""
+    return f".{path.name}.{HOST}-{os.getpid()}."
+
+
 def temp_sibling(path: Path) -> Path:
     """A new empty temp file beside ``path`` whose name says which host and pid made it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent
-    )
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, SHARED_MODE & ~_UMASK)
     finally:
@@ -75,11 +78,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     empty folder: a tree is replaced whole, never merged into."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(
-        tempfile.mkdtemp(
-            prefix=f".{target.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=target.parent
-        )
-    )
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         os.chmod(tmp, SHARED_DIR_MODE & ~_UMASK)
         yield tmp
@@ -120,8 +119,10 @@ def json_digest(data: Any, length: int = 16) -> str:
 
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temp files and folders of writers that are gone: this host's dead pids, or any temp file
-    untouched for :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder)."""
+    """Delete the temp files of writers that are gone: this host's dead pids, or any temp file
+    untouched for :data:`STALE_TEMP_SECONDS` (other hosts on a shared folder). A temp folder
+    (:func:`atomic_dir`) goes only when its writer is known dead: its mtime stops moving once
+    its subfolders exist, so an idle time cannot tell a slow export from an orphan."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -137,9 +138,10 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
         except OSError:
             continue
         dead = match is not None and match["host"] == HOST and not _alive(int(match["pid"]))
-        if dead or idle > STALE_TEMP_SECONDS:
+        folder_entry = entry.is_dir(follow_symlinks=False)
+        if dead or (idle > STALE_TEMP_SECONDS and not folder_entry):
             with contextlib.suppress(OSError):
-                if entry.is_dir(follow_symlinks=False):  # a killed atomic_dir writer's tree
+                if folder_entry:  # a killed atomic_dir writer's tree
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)

@@ -94,3 +94,13 @@ def test_remove_stale_temps_removes_a_dead_writers_folder(tmp_path: Path) -> Non
     (orphan / "train" / "0.png").write_bytes(b"x")
     assert files.remove_stale_temps(tmp_path) == [orphan]
     assert not orphan.exists()
+
+
+def test_remove_stale_temps_keeps_an_idle_folder_of_another_host(tmp_path: Path) -> None:
+    """A long export on another host stops touching its top folder; only a dead pid says orphan."""
+    other = tmp_path / ".tree.otherhost-1.abc.tmp"
+    (other / "train").mkdir(parents=True)
+    old = os.stat(other).st_mtime - files.STALE_TEMP_SECONDS - 5
+    os.utime(other, (old, old))
+    assert files.remove_stale_temps(tmp_path) == []
+    assert (other / "train").is_dir()
