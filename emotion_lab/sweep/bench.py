@@ -14,10 +14,11 @@ to compare a study with and without pruning.
 The default run also prints the sweep's worker utilisation on 24 sleep trials with 4 in flight,
 next to the zero-overhead bound of the same schedule (:mod:`emotion_lab.sweep.utilisation`).
 
-``--pruning`` runs the default study (``sweeps/default.yaml``: its space, baseline and pruner) on
-``experiment=smoke`` data twice with the same seed, pruning on and off, then trains each study's
-best configuration with ``repeat.seeds`` seeds: the spread of those repeats is the noise against
-which the two best values are compared. Run it from the repository root.
+``--pruning`` runs the default study (``sweeps/default.yaml``: its space, baseline and floor) on
+``experiment=smoke`` data with the same seed once with ``pruner=none`` and once per pruner of
+``--pruners`` (the default study's median rule and successive halving), then trains each
+study's best configuration with ``repeat.seeds`` seeds: the spread of those repeats is the noise
+against which the best values are compared. Run it from the repository root.
 """
 
 from __future__ import annotations
@@ -159,11 +160,17 @@ PRUNING_BENCH_FIXED = (
     "callbacks.progress_bar=null",
     "test=false",
 )
-# The default study's pruner scaled from its 4 epochs to 20: floor and median from the 5th epoch.
+# The default study's pruners scaled from its 4 epochs to 20: every rule first judges at the 5th
+# epoch (step 4): the floor, the median rule, and the first rung of successive halving (rungs at
+# steps 4 and 12, the top third kept) and of hyperband.
 PRUNING_BENCH_SWEEP = (
     "hydra.sweeper.floor_grace=5",
     "hydra.sweeper.pruners.median.n_warmup_steps=4",
+    "hydra.sweeper.pruners.asha.min_resource=4",
+    "hydra.sweeper.pruners.hyperband.min_resource=4",
+    "hydra.sweeper.pruners.hyperband.max_resource=20",
 )
+PRUNING_BENCH_PRUNERS = ("median", "asha")  # the default study's rule, then the asynchronous one
 
 
 @dataclass(frozen=True)
@@ -179,40 +186,52 @@ class SeedSpread:
 
 
 @dataclass(frozen=True)
+class PrunedStudy:
+    """One study of the benchmark: its summary and the seed repeats of its best configuration."""
+
+    pruner: str
+    summary: SweepSummary
+    repeats: SeedSpread
+
+
+@dataclass(frozen=True)
 class PruningBench:
-    on: SweepSummary
-    off: SweepSummary
-    on_repeats: SeedSpread
-    off_repeats: SeedSpread
+    """Each pruner's study against the same study with ``pruner=none``."""
+
+    pruned: tuple[PrunedStudy, ...]
+    off: PrunedStudy
     trials: int
     epochs: int
 
-    @property
-    def epochs_ratio(self) -> float:
-        return self.on.epochs_run / self.off.epochs_run
+    def epochs_ratio(self, study: PrunedStudy) -> float:
+        return study.summary.epochs_run / self.off.summary.epochs_run
 
-    @property
-    def noise(self) -> float:
-        """The larger seed std of the two best configurations."""
-        return max(self.on_repeats.std, self.off_repeats.std)
+    def noise(self, study: PrunedStudy) -> float:
+        """The larger seed std of the two best configurations compared."""
+        return max(study.repeats.std, self.off.repeats.std)
 
-    @property
-    def best_gap(self) -> float:
-        assert self.on.best_value is not None and self.off.best_value is not None
-        return self.on.best_value - self.off.best_value
+    def best_gap(self, study: PrunedStudy) -> float:
+        on, off = study.summary.best_value, self.off.summary.best_value
+        assert on is not None and off is not None
+        return on - off
 
     def lines(self) -> list[str]:
-        within = abs(self.best_gap) <= 2 * self.noise
-        return [
-            self.on.line("pruning on "),
-            self.off.line("pruning off"),
-            f"epochs with pruning: {self.epochs_ratio:.0%} of without "
-            f"({self.on.epochs_run} / {self.off.epochs_run}; target <= 50%)",
-            f"best configuration of each, seeds repeated: on {self.on_repeats}, "
-            f"off {self.off_repeats}",
-            f"best on - best off = {self.best_gap:+.4f}; noise (larger seed std) "
-            f"{self.noise:.4f}: {'within' if within else 'NOT within'} 2 std",
+        lines = [
+            self.off.summary.line("pruner=none"),
+            f"  best, seeds repeated: {self.off.repeats}",
         ]
+        for study in self.pruned:
+            gap, noise = self.best_gap(study), self.noise(study)
+            within = "within" if abs(gap) <= 2 * noise else "NOT within"
+            lines += [
+                study.summary.line(f"pruner={study.pruner}"),
+                f"  best, seeds repeated: {study.repeats}",
+                f"  epochs: {self.epochs_ratio(study):.0%} of pruner=none's "
+                f"({study.summary.epochs_run} / {self.off.summary.epochs_run}; target <= 50%)",
+                f"  best - best of pruner=none = {gap:+.4f}; noise (larger seed std) "
+                f"{noise:.4f}: {within} 2 std",
+            ]
+        return lines
 
 
 def _sweep(command: Sequence[str]) -> float:
@@ -248,42 +267,60 @@ def run_pruning_bench(
     n_jobs: int = 2,
     overrides: Sequence[str] = (),
     keep: Path | None = None,
+    pruners: Sequence[str] = PRUNING_BENCH_PRUNERS,
 ) -> PruningBench:
-    """The default study on smoke data with pruning on and off, then seed repeats of both bests."""
+    """The default study on smoke data once per pruner and once without, then seed repeats of
+    each study's best configuration (two at a time; one run for studies that share a best)."""
     if not Path("sweeps/default.yaml").is_file():
         raise ValueError("--pruning: run from the repository root (needs sweeps/default.yaml)")
+    if not pruners or "none" in pruners:
+        raise ValueError(f"--pruners: name the pruners to compare with 'none', got {pruners}")
     fixed = [*PRUNING_BENCH_FIXED, f"trainer.max_epochs={epochs}", *overrides]
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         root = Path(keep) if keep else Path(tmp)
-        dirs = {"on": root / "pruning_on", "off": root / "pruning_off"}
         base = [sys.executable, "-m", "emotion_lab.train", "-m", "--config-dir", "sweeps"]
         base += ["--config-name", "default", *fixed, *PRUNING_BENCH_SWEEP]
-        base += [f"hydra.sweeper.n_trials={trials}"]
-        base += [f"hydra.sweeper.n_jobs={n_jobs}"]
-        for label, folder in dirs.items():
-            extra = [] if label == "on" else ["hydra.sweeper.pruner=none"]
-            study = [f"hydra.sweeper.study_name=bench_{label}", f"hydra.sweep.dir={folder}"]
-            _sweep([*base, *study, *extra])
-        summaries = {label: sweep_summary(folder) for label, folder in dirs.items()}
-        jobs = {}
-        for label, folder in dirs.items():
-            best = yaml.safe_load((folder / "best.yaml").read_text())
-            jobs[label] = _repeat([*fixed, *best["overrides"]], seeds, root / f"repeats_{label}")
-        for label, job in jobs.items():
-            _, err = job.communicate()
-            if job.returncode != 0:
-                raise RuntimeError(
-                    f"seed repeats of the best '{label}' trial failed:\n{err[-2000:]}"
-                )
-        spreads = {label: _seed_spread(root / f"repeats_{label}") for label in dirs}
+        base += [f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.n_jobs={n_jobs}"]
+        summaries: dict[str, SweepSummary] = {}
+        bests: dict[str, tuple[str, ...]] = {}
+        for pruner in ("none", *pruners):
+            folder = root / f"pruner_{pruner}"
+            _sweep(
+                [
+                    *base,
+                    f"hydra.sweeper.pruner={pruner}",
+                    f"hydra.sweeper.study_name=bench_{pruner}",
+                    f"hydra.sweep.dir={folder}",
+                ]
+            )
+            summaries[pruner] = sweep_summary(folder)
+            bests[pruner] = tuple(yaml.safe_load((folder / "best.yaml").read_text())["overrides"])
+        spreads = _repeat_bests(bests, fixed, seeds, root)
+    studies = {p: PrunedStudy(p, summaries[p], spreads[bests[p]]) for p in summaries}
     return PruningBench(
-        on=summaries["on"],
-        off=summaries["off"],
-        on_repeats=spreads["on"],
-        off_repeats=spreads["off"],
+        pruned=tuple(studies[p] for p in pruners),
+        off=studies["none"],
         trials=trials,
         epochs=epochs,
     )
+
+
+def _repeat_bests(
+    bests: dict[str, tuple[str, ...]], fixed: Sequence[str], seeds: int, root: Path
+) -> dict[tuple[str, ...], SeedSpread]:
+    distinct = list(dict.fromkeys(bests.values()))
+    spreads: dict[tuple[str, ...], SeedSpread] = {}
+    for first in range(0, len(distinct), 2):  # two trainings at a time, one per core
+        jobs = {
+            best: (_repeat([*fixed, *best], seeds, root / f"repeats_{i}"), root / f"repeats_{i}")
+            for i, best in enumerate(distinct[first : first + 2], start=first)
+        }
+        for best, (job, run_dir) in jobs.items():
+            _, err = job.communicate()
+            if job.returncode != 0:
+                raise RuntimeError(f"seed repeats of {' '.join(best)} failed:\n{err[-2000:]}")
+            spreads[best] = _seed_spread(run_dir)
+    return spreads
 
 
 def run_bench(
@@ -332,16 +369,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--pruning",
         action="store_true",
-        help="the default study with pruning on and off (--trials 16 --epochs 20 --seeds 3)",
+        help="the default study with each pruner and without (--trials 16 --epochs 20 --seeds 3)",
     )
     parser.add_argument("--epochs", type=int, default=20, help="--pruning: epochs per trial")
     parser.add_argument("--seeds", type=int, default=3, help="--pruning: seeds per best trial")
+    parser.add_argument(
+        "--pruners",
+        nargs="+",
+        default=list(PRUNING_BENCH_PRUNERS),
+        help="--pruning: the pruners (keys of hydra.sweeper.pruners) each compared with none",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides")
     args = parser.parse_args(argv)
     if args.pruning:
         trials, n_jobs = args.trials or 16, args.n_jobs or 2
         bench = run_pruning_bench(
-            trials, args.epochs, args.seeds, n_jobs, args.overrides, args.keep
+            trials, args.epochs, args.seeds, n_jobs, args.overrides, args.keep, args.pruners
         )
         print(
             f"pruning benchmark (sweeps/default.yaml on experiment=smoke with all its train "

@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
-from emotion_lab.sweep.bench import PruningBench, SeedSpread, SweepSummary, _seed_spread
+import pytest
+
+from emotion_lab.sweep.bench import (
+    PrunedStudy,
+    PruningBench,
+    SeedSpread,
+    SweepSummary,
+    _seed_spread,
+    run_pruning_bench,
+)
 
 
-def _bench(best_on: float, std: float) -> PruningBench:
+def _study(pruner: str, epochs: int, best: float, std: float) -> PrunedStudy:
+    summary = SweepSummary(trials=16, pruned=0, epochs_run=epochs, best_value=best, wall_s=300)
+    return PrunedStudy(pruner, summary, SeedSpread(3, best - 0.01, std))
+
+
+def _bench(best_median: float, std: float) -> PruningBench:
     return PruningBench(
-        on=SweepSummary(trials=16, pruned=9, epochs_run=140, best_value=best_on, wall_s=300),
-        off=SweepSummary(trials=16, pruned=0, epochs_run=320, best_value=0.62, wall_s=660),
-        on_repeats=SeedSpread(3, 0.60, std),
-        off_repeats=SeedSpread(3, 0.61, std / 2),
+        pruned=(_study("median", 140, best_median, std), _study("asha", 200, 0.62, std / 4)),
+        off=_study("none", 320, 0.62, std / 2),
         trials=16,
         epochs=20,
     )
 
 
-def test_pruning_bench_compares_epochs_and_best_values_against_seed_noise() -> None:
-    bench = _bench(best_on=0.60, std=0.015)
-    assert round(bench.epochs_ratio, 4) == 0.4375 and bench.noise == 0.015
+def test_each_pruner_is_compared_with_the_unpruned_study_against_seed_noise() -> None:
+    bench = _bench(best_median=0.60, std=0.015)
+    median, asha = bench.pruned
+    assert round(bench.epochs_ratio(median), 4) == 0.4375 and bench.noise(median) == 0.015
+    assert bench.noise(asha) == 0.0075  # the larger of its own and pruner=none's std
     lines = bench.lines()
-    assert lines[2] == "epochs with pruning: 44% of without (140 / 320; target <= 50%)"
-    assert lines[-1].endswith("noise (larger seed std) 0.0150: within 2 std")
-    assert _bench(best_on=0.55, std=0.015).lines()[-1].endswith("NOT within 2 std")
+    assert lines[0].startswith("pruner=none: 16 trials")
+    assert lines[2].startswith("pruner=median: ")
+    assert "  epochs: 44% of pruner=none's (140 / 320; target <= 50%)" in lines
+    assert "  epochs: 62% of pruner=none's (200 / 320; target <= 50%)" in lines
+    assert lines[5].endswith("noise (larger seed std) 0.0150: within 2 std")
+    assert lines[9].endswith("+0.0000; noise (larger seed std) 0.0075: within 2 std")
+    assert _bench(best_median=0.55, std=0.015).lines()[5].endswith("NOT within 2 std")
+
+
+def test_the_benchmark_needs_a_pruner_to_compare_with_none(monkeypatch, tmp_path) -> None:
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "default.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    for pruners in ((), ("none",), ("median", "none")):
+        with pytest.raises(ValueError, match="--pruners"):
+            run_pruning_bench(pruners=pruners)
 
 
 def test_seed_spread_reads_the_objective_row_of_a_repeat_summary(tmp_path) -> None:
