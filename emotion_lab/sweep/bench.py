@@ -315,10 +315,12 @@ def _repeat_bests(
             best: (_repeat([*fixed, *best], seeds, root / f"repeats_{i}"), root / f"repeats_{i}")
             for i, best in enumerate(distinct[first : first + 2], start=first)
         }
+        errors = {best: job.communicate()[1] for best, (job, _) in jobs.items()}  # wait for both
         for best, (job, run_dir) in jobs.items():
-            _, err = job.communicate()
             if job.returncode != 0:
-                raise RuntimeError(f"seed repeats of {' '.join(best)} failed:\n{err[-2000:]}")
+                raise RuntimeError(
+                    f"seed repeats of {' '.join(best)} failed:\n{errors[best][-2000:]}"
+                )
             spreads[best] = _seed_spread(run_dir)
     return spreads
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from emotion_lab.sweep import bench as bench_module
 from emotion_lab.sweep.bench import (
     PrunedStudy,
     PruningBench,
     SeedSpread,
     SweepSummary,
+    _repeat_bests,
     _seed_spread,
     run_pruning_bench,
 )
@@ -59,3 +64,25 @@ def test_seed_spread_reads_the_objective_row_of_a_repeat_summary(tmp_path) -> No
         "test/acc,3,0.5,0.03,0.42,0.58\n"
     )
     assert _seed_spread(tmp_path) == SeedSpread(3, 0.6, 0.02)
+
+
+def test_a_failed_repeat_is_reported_after_its_partner_has_finished(monkeypatch, tmp_path) -> None:
+    started: list[subprocess.Popen[str]] = []
+
+    def fake_repeat(overrides, seeds, run_dir):  # a failing training and a slower good one
+        code = (
+            "import sys; sys.exit('boom')"
+            if "lr=bad" in overrides
+            else "import time; time.sleep(1)"
+        )
+        job = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append(job)
+        return job
+
+    monkeypatch.setattr(bench_module, "_repeat", fake_repeat)
+    bests = {"none": ("lr=bad",), "median": ("lr=good",)}
+    with pytest.raises(RuntimeError, match="seed repeats of lr=bad failed:\nboom"):
+        _repeat_bests(bests, (), 3, tmp_path)
+    assert [job.returncode for job in started] == [1, 0]  # no training left running
