@@ -251,7 +251,11 @@ def _repeat(overrides: Sequence[str], seeds: int, run_dir: Path) -> subprocess.P
         f"repeat.seeds={seeds}",
         f"hydra.run.dir={run_dir}",
     ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr into a file beside the run, not a pipe: a pipe that is not read while the other
+    # repeat is awaited fills up and stalls its training
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with run_dir.with_name(f"{run_dir.name}.stderr").open("w") as err:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, text=True)
 
 
 def _seed_spread(run_dir: Path) -> SeedSpread:
@@ -311,17 +315,20 @@ def _repeat_bests(
     distinct = list(dict.fromkeys(bests.values()))
     spreads: dict[tuple[str, ...], SeedSpread] = {}
     for first in range(0, len(distinct), 2):  # two trainings at a time, one per core
-        jobs = {
-            best: (_repeat([*fixed, *best], seeds, root / f"repeats_{i}"), root / f"repeats_{i}")
+        run_dirs = {
+            best: root / f"repeats_{i}"
             for i, best in enumerate(distinct[first : first + 2], start=first)
         }
-        errors = {best: job.communicate()[1] for best, (job, _) in jobs.items()}  # wait for both
-        for best, (job, run_dir) in jobs.items():
+        jobs = {
+            best: _repeat([*fixed, *best], seeds, run_dir) for best, run_dir in run_dirs.items()
+        }
+        for job in jobs.values():  # both finish before either is judged: none left running
+            job.wait()
+        for best, job in jobs.items():
             if job.returncode != 0:
-                raise RuntimeError(
-                    f"seed repeats of {' '.join(best)} failed:\n{errors[best][-2000:]}"
-                )
-            spreads[best] = _seed_spread(run_dir)
+                err = run_dirs[best].with_name(f"{run_dirs[best].name}.stderr").read_text()
+                raise RuntimeError(f"seed repeats of {' '.join(best)} failed:\n{err[-2000:]}")
+            spreads[best] = _seed_spread(run_dirs[best])
     return spreads
 
 

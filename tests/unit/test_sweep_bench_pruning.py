@@ -67,7 +67,7 @@ def test_seed_spread_reads_the_objective_row_of_a_repeat_summary(tmp_path) -> No
 
 
 def test_a_failed_repeat_is_reported_after_its_partner_has_finished(monkeypatch, tmp_path) -> None:
-    started: list[subprocess.Popen[str]] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def fake_repeat(overrides, seeds, run_dir):  # a failing training and a slower good one
         code = (
@@ -75,9 +75,8 @@ def test_a_failed_repeat_is_reported_after_its_partner_has_finished(monkeypatch,
             if "lr=bad" in overrides
             else "import time; time.sleep(1)"
         )
-        job = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        with run_dir.with_name(f"{run_dir.name}.stderr").open("w") as err:  # as _repeat does
+            job = subprocess.Popen([sys.executable, "-c", code], stderr=err)
         started.append(job)
         return job
 
