@@ -11,6 +11,7 @@ the model; a batch copies only its own images. Scaling, augmentation, the crop f
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import logging
@@ -32,6 +33,7 @@ from emotion_lab.data.balance import (
     copy_sources,
     resolve_targets,
 )
+from emotion_lab.data.crops import check_margin, check_resize
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import DataSource, ImageSet
 from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
@@ -160,6 +162,8 @@ class EmotionDataModule(pl.LightningDataModule):
         allow_overlap: bool = False,
         balance: Mapping[str, Any] | None = None,
         val_from: Sequence[str] | None = None,
+        resize: str = "stretch",
+        crop: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -213,6 +217,8 @@ class EmotionDataModule(pl.LightningDataModule):
                 channels=channels,
                 decode_workers=decode_workers,
                 allow_overlap=allow_overlap,
+                resize=check_resize(resize),
+                margin=_crop_margin(crop),
             )
         )
         self.name = name
@@ -258,6 +264,14 @@ class EmotionDataModule(pl.LightningDataModule):
     @property
     def classes(self) -> tuple[str, ...]:
         return tuple(self.source.classes)
+
+    def describe(self) -> dict[str, Any]:
+        """What the source says of itself (release folder, id table, split policy, what was
+        left out), for the summary, the run's logged config and ``python -m emotion_lab.data``."""
+        describe = getattr(self.source, "describe", None)
+        info: dict[str, Any] = dict(describe()) if callable(describe) else {"set": self.name}
+        info.setdefault("classes", list(self.classes))
+        return info
 
     @property
     def num_classes(self) -> int:
@@ -574,6 +588,15 @@ def _balance_settings(balance: Mapping[str, Any] | None) -> tuple[Any, bool]:
     return check_targets(settings.get("targets")), count_copies
 
 
+def _crop_margin(crop: Mapping[str, Any] | None) -> float:
+    """``data.crop.margin`` (0 without a ``crop`` node), checked."""
+    settings = dict(crop or {})
+    unknown = sorted(set(settings) - {"margin"})
+    if unknown:
+        raise ConfigError(f"data.crop has unknown key(s) {', '.join(unknown)} (known: margin)")
+    return check_margin(settings.get("margin", 0.0))
+
+
 def _val_from(val_from: Sequence[str] | None) -> tuple[str, ...] | None:
     """``data.val_from`` as a tuple of distinct split names among val and test, or None."""
     if val_from is None:
@@ -592,11 +615,29 @@ def _val_from(val_from: Sequence[str] | None) -> tuple[str, ...] | None:
 
 def _accepted(factory: Callable[..., DataSource], **offered: Any) -> dict[str, Any]:
     """The data-level settings ``factory`` takes (``on_bad_sample`` always): an in-memory
-    source has no decode size or pool to set."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    source has no decode size or pool to set. A reader class whose ``__init__`` passes
+    ``**kwargs`` on takes what the ``__init__`` of each base takes."""
+    names: set[str] = set()
+    for params in _signatures(factory):
+        names |= {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    else:
         return offered
-    return {k: v for k, v in offered.items() if k in params or k == "on_bad_sample"}
+    return {k: v for k, v in offered.items() if k in names or k == "on_bad_sample"}
+
+
+def _signatures(factory: Callable[..., Any]) -> list[Mapping[str, inspect.Parameter]]:
+    """Parameters of ``factory``, then (for a class, or a partial of one) of each base's
+    ``__init__`` in method resolution order."""
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    try:
+        out: list[Mapping[str, inspect.Parameter]] = [inspect.signature(factory).parameters]
+    except (TypeError, ValueError):
+        return [{}]
+    if isinstance(target, type):
+        for base in target.__mro__[1:]:
+            init = base.__dict__.get("__init__")
+            if init is not None and base is not object:
+                out.append(inspect.signature(init).parameters)
+    return out

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from emotion_lab.data.crops import Box, ResizeMode, crop_rect, to_square
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.cache import (
     BadSamples,
@@ -95,8 +96,14 @@ def decode_images(
     where: Sequence[str] | None = None,
     decode_workers: int | None = None,
     allocate: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+    boxes: Sequence[Box | None] | None = None,
+    margin: float = 0.0,
+    resize: ResizeMode = "stretch",
 ) -> DecodedSplit:
     """Decode ``paths`` into one N×H×W×C uint8 array, chunks of images in parallel processes.
+
+    ``boxes`` gives a face box per image (None: the whole image), cropped with ``margin`` before
+    the image is brought to ``image_size`` by ``resize`` (see :mod:`emotion_lab.data.crops`).
 
     Without ``image_size`` every image must have the size of the first one. ``where`` gives a
     per-image prefix for messages (e.g. ``file:row``); otherwise messages start with the path.
@@ -115,9 +122,11 @@ def decode_images(
     # the first decodable image fixes the output shape (it is the resize target if one is given)
     first = 0
     ref: np.ndarray | None = None
+    box_of = (lambda i: None) if boxes is None else boxes.__getitem__
+    geometry = (margin, resize)
     while first < n and ref is None:
         try:
-            ref = decode_image(paths[first], mode, image_size)
+            ref = decode_image(paths[first], mode, image_size, box_of(first), *geometry)
         except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
             ok[first] = False
             bad.report(message(first, _decode_problem(paths[first], err)))
@@ -139,7 +148,16 @@ def decode_images(
     mismatch = f"but {paths[first - 1]} is {ref_w}×{ref_h}; set image_size to resize all images"
     bounds = [(i, min(i + DECODE_CHUNK, n)) for i in range(first, n, DECODE_CHUNK)]
     tasks = [
-        (lo, [str(p) for p in paths[lo:hi]], mode, image_size, ref.shape, mismatch)
+        (
+            lo,
+            [str(p) for p in paths[lo:hi]],
+            [box_of(i) for i in range(lo, hi)],
+            geometry,
+            mode,
+            image_size,
+            ref.shape,
+            mismatch,
+        )
         for lo, hi in bounds
     ]
     global _OUTPUT
@@ -206,6 +224,8 @@ def _pool(workers: int) -> Iterator[Executor]:
 def _decode_chunk(
     lo: int,
     paths: list[str],
+    boxes: list[Box | None],
+    geometry: tuple[float, ResizeMode],
     mode: str,
     image_size: int | None,
     shape: tuple[int, ...],
@@ -219,9 +239,9 @@ def _decode_chunk(
         else np.zeros((len(paths), *shape), dtype=np.uint8)
     )
     problems: list[tuple[int, str]] = []
-    for offset, name in enumerate(paths):
+    for offset, (name, box) in enumerate(zip(paths, boxes, strict=True)):
         try:
-            arr = decode_image(Path(name), mode, image_size)
+            arr = decode_image(Path(name), mode, image_size, box, *geometry)
         except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
             problems.append((offset, _decode_problem(Path(name), err)))
             continue
@@ -232,34 +252,72 @@ def _decode_chunk(
     return (None if _OUTPUT is not None else out), problems
 
 
+class EmptyCrop(ValueError):
+    """A face box with nothing of it inside its image: a bad sample like an undecodable file."""
+
+
 def _decode_problem(path: Path, err: Exception) -> str:
+    if isinstance(err, EmptyCrop):
+        return str(err)
     if isinstance(err, FileNotFoundError) and path.is_symlink():
         return f"dangling link (its target {os.readlink(path)} is missing)"
     return f"cannot decode image ({type(err).__name__}: {err})"
 
 
-def decode_image(path: Path, mode: str, image_size: int | None) -> np.ndarray:
-    """One image as H×W×C uint8: upright per EXIF, converted to ``mode``, Lanczos-resized."""
+def decode_image(
+    path: Path,
+    mode: str,
+    image_size: int | None,
+    box: Box | None = None,
+    margin: float = 0.0,
+    resize: ResizeMode = "stretch",
+) -> np.ndarray:
+    """One image as H×W×C uint8: upright per EXIF, converted to ``mode``, cropped to ``box``
+    (widened by ``margin``, clipped) and brought to ``image_size`` by ``resize``.
+
+    Boxes are in the pixels of the file as stored (as the releases' own loaders crop them), so
+    the crop comes first and the EXIF turn is applied to the crop."""
     with Image.open(path) as im:
-        img = _upright(im)
+        img: Image.Image = im
+        if box is not None:
+            rect = crop_rect(box, im.width, im.height, margin)
+            if rect is None:
+                raise EmptyCrop(f"face box {box} lies outside the {im.width}×{im.height} image")
+            img = _upright(im, im.crop(rect))
+        else:
+            img = _upright(im)
         if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
             img = _sixteen_bit_to_l(img)
         if img.mode != mode:
             img = img.convert(mode)
-        if image_size is not None and img.size != (image_size, image_size):
-            img = img.resize((image_size, image_size), Image.Resampling.LANCZOS)
+        if image_size is not None:
+            img = to_square(img, image_size, resize)
         arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def _upright(img: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation (phone photos); a damaged EXIF block leaves the image as is."""
+_EXIF_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(img: Image.Image, part: Image.Image | None = None) -> Image.Image:
+    """``part`` (default: the whole ``img``) turned per ``img``'s EXIF orientation (phone
+    photos); a damaged EXIF block leaves it as is."""
+    target = img if part is None else part
     try:
-        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
-            return ImageOps.exif_transpose(img)
+        turn = _EXIF_TURNS.get(img.getexif().get(ExifTags.Base.Orientation, 1))
+        if turn is not None:
+            return ImageOps.exif_transpose(img) if part is None else target.transpose(turn)
     except Exception as err:  # noqa: BLE001 - EXIF parsers raise many types
         log.debug("%s: ignoring unreadable EXIF (%s)", getattr(img, "filename", "?"), err)
-    return img
+    return target
 
 
 def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:

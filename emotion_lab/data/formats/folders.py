@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from emotion_lab.data.crops import Box, ResizeMode, check_resize
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.formats.base import ImageSet, Split
 from emotion_lab.data.formats.cache import (
@@ -158,6 +159,8 @@ class CachedSplits:
     channels: int
     decode_workers: int | None
     classes: tuple[str, ...]
+    resize: ResizeMode = "stretch"
+    margin: float = 0.0
     _cache_dir: Path
     _prefix: str
     _settings: str
@@ -173,9 +176,11 @@ class CachedSplits:
         source: str,
         name: str,
         where: Sequence[str] | None = None,
+        boxes: Sequence[Box | None] | None = None,
     ) -> ImageSet:
         """``split`` from its cache file while ``key`` matches, else decoded and cached;
-        ``source`` prefixes decode messages, ``name`` is the returned set's source."""
+        ``source`` prefixes decode messages, ``name`` is the returned set's source. The
+        settings digest must cover ``resize`` and ``margin``, and ``key`` the boxes."""
         data = decode_images_cached(
             self._cache_dir / f"{self._prefix}{split}-{self._settings}",
             key,
@@ -187,6 +192,9 @@ class CachedSplits:
             source=source,
             where=where,
             decode_workers=self.decode_workers,
+            boxes=boxes,
+            margin=self.margin,
+            resize=self.resize,
         )
         return data.image_set(self.classes, name)
 
@@ -214,8 +222,10 @@ class ImageFolders(CachedSplits):
         hint: str | None = None,
         cache_dir: str | Path | None = None,
         decode_workers: int | None = None,
+        resize: str = "stretch",
     ) -> None:
         self.root = Path(root)
+        self.resize = check_resize(resize)
         self.image_size = check_image_size(image_size)
         self.channels = check_channels(channels)
         BadSamples(on_bad_sample)
@@ -243,6 +253,7 @@ class ImageFolders(CachedSplits):
         )
         self._settings = digest(
             "folders",
+            *(() if self.resize == "stretch" else (self.resize,)),
             self.image_size,
             self.channels,
             on_bad_sample,
