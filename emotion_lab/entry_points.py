@@ -29,3 +29,7 @@ def predict() -> None:
 
 def export() -> None:
     _run("export")
+
+
+def data() -> None:
+    _run("data")

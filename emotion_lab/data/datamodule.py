@@ -245,6 +245,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self.skipped: dict[str, int] = {}
         """Bad samples skipped per split on disk (``on_bad_sample=skip``), plus ``no split``:
         rows whose split could not be told, counted once. Empty when nothing was skipped."""
+        self.skip_reasons: dict[str, list[str]] = {}
+        """The first reasons (up to 20) per split, for ``python -m emotion_lab.data``."""
 
     @staticmethod
     def _stat(key: str, values: Sequence[float] | None, channels: int) -> torch.Tensor | None:
@@ -285,6 +287,8 @@ class EmotionDataModule(pl.LightningDataModule):
     def _load(self, split: str) -> InMemoryImages:
         """One split on disk as a view of its cache at the stored size and the model's channels."""
         data: ImageSet = self.source.load(split)  # type: ignore[arg-type]
+        if data.skipped or data.unassigned:
+            self.skip_reasons[split] = list(data.skip_reasons)
         if data.skipped:
             self.skipped[split] = data.skipped
         if data.unassigned:
@@ -353,7 +357,7 @@ class EmotionDataModule(pl.LightningDataModule):
         log.info("data resident on %s: %.2f GB", device, needed / 1e9)
 
     def _build_splits(self) -> None:
-        self.skipped = {}
+        self.skipped, self.skip_reasons = {}, {}
         available = set(self.source.available_splits())
         if "train" not in available:
             where = getattr(self.source, "path", None) or getattr(self.source, "root", None)
@@ -443,7 +447,15 @@ class EmotionDataModule(pl.LightningDataModule):
     def _cut_val(self, train: InMemoryImages) -> tuple[InMemoryImages, InMemoryImages]:
         labels = train.labels.numpy()
         counts = np.bincount(labels, minlength=self.num_classes)
-        stratify = labels if counts[counts > 0].min() >= 2 else None
+        if len(labels) < 2:
+            raise DataError(
+                f"{self.name}: {len(labels)} training image(s) cannot give a validation split"
+            )
+        present = int((counts > 0).sum())
+        n_val = int(np.ceil(self.val_fraction * len(labels)))
+        # stratifying needs two images per class and at least one per class on either side
+        can_stratify = counts[counts > 0].min() >= 2 and min(n_val, len(labels) - n_val) >= present
+        stratify = labels if can_stratify else None
         idx_train, idx_val = train_test_split(
             np.arange(len(labels)),
             test_size=self.val_fraction,
