@@ -47,6 +47,9 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers, callbacks)
+    data_info = datamodule.describe()
+    for logger in loggers:  # the id table and split protocol beside the run's config
+        logger.log_hyperparams({"data_protocol": data_info})
     skipped = {f"data/skipped/{split}": n for split, n in datamodule.skipped.items()}
     for logger in loggers if skipped else ():  # bad samples dropped on load, per split
         logger.log_metrics(skipped, step=0)
@@ -77,6 +80,14 @@ def summary_rows(
         "model": f"{cfg.model.name} ({sum(p.numel() for p in module.model.parameters()):,} params)",
         "loss": loss,
     }
+    info = datamodule.describe()
+    if "split" in info:
+        digest = f" (digest {info['split_digest']})" if info.get("split_digest") else ""
+        rows["splits"] = f"{info['split']}{digest}"
+    if info.get("ids"):
+        rows["label ids"] = ", ".join(f"{k} → {v}" for k, v in info["ids"].items())
+    if info.get("left_out"):
+        rows["left out"] = ", ".join(f"{n} {why}" for why, n in info["left_out"].items())
     if datamodule.skipped:
         rows["skipped samples"] = ", ".join(f"{n} {s}" for s, n in datamodule.skipped.items())
     rows |= {
