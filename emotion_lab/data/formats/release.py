@@ -18,6 +18,7 @@ label id, official split, face box. Everything else is done once, here, the same
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -248,7 +249,7 @@ class OfficialRelease(CachedSplits):
                     raise IsADirectoryError(sample.path)
             except OSError as err:
                 what = "not a file" if isinstance(err, IsADirectoryError) else "image not found"
-                if getattr(err, "errno", None) == 40:  # ELOOP: a link that loops
+                if getattr(err, "errno", None) == errno.ELOOP:
                     what = "image is a link that loops"
                 bad.report(f"{sample.where}: {what}: {sample.path}")
                 continue
@@ -265,7 +266,7 @@ class OfficialRelease(CachedSplits):
         key = ":".join(
             (
                 self._settings,
-                ",".join(file_fingerprint(p) for p in self.label_files()),
+                self._fingerprint(),
                 listing_digest(self.release, found, labels),
                 h.hexdigest()[:16],
             )
@@ -308,8 +309,18 @@ class OfficialRelease(CachedSplits):
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _fingerprint(self) -> str:
+        """The label files' fingerprints; a missing one is reported when the reader opens it."""
+        parts = []
+        for path in self.label_files():
+            try:
+                parts.append(file_fingerprint(path))
+            except OSError:
+                parts.append("missing")
+        return ",".join(parts)
+
     def _listing(self) -> _Listing:
-        fingerprint = ",".join(file_fingerprint(p) for p in self.label_files())
+        fingerprint = self._fingerprint()
         if self._memo is not None and self._memo[0] == fingerprint:
             return self._memo[1]
         listing = self._parse()
