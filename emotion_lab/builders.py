@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from emotion_lab import wandb_run
+from emotion_lab.data.class_match import match_classes
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
@@ -22,10 +24,38 @@ from emotion_lab.models import apply_initializer
 from emotion_lab.module import EmotionClassifier
 from emotion_lab.validation import check_pretrained_init, config_section
 
+log = logging.getLogger(__name__)
 
-def build_datamodule(cfg: DictConfig) -> EmotionDataModule:
+
+def build_datamodule(
+    cfg: DictConfig,
+    classes: Sequence[str] | None = None,
+    what: str = "ckpt_path",
+    allow_subset: bool = True,
+) -> EmotionDataModule:
+    """The data module, set up. With ``classes`` (a checkpoint's) the set's classes are
+    compared with them before anything is decoded (``what`` names the checkpoint in the
+    message): equal, or (``allow_subset``) an ordered subset that is then scored with the
+    checkpoint's indices."""
     augmentation = instantiate(cfg.augmentation) if cfg.get("augmentation") else None
     datamodule: EmotionDataModule = instantiate(cfg.data, augmentation=augmentation)
+    if classes is not None:
+        label = f"{what} on data={datamodule.name}"
+        if not match_classes(classes, datamodule.classes, label):
+            if not allow_subset:
+                raise ConfigError(
+                    f"{label}: the data set has {len(datamodule.classes)} of the checkpoint's "
+                    f"{len(classes)} classes ({', '.join(datamodule.classes)}); resuming needs "
+                    "the same classes"
+                )
+            log.info(
+                "%s: the data set has %d of the checkpoint's %d classes (%s); scoring on those",
+                label,
+                len(datamodule.classes),
+                len(classes),
+                ", ".join(datamodule.classes),
+            )
+            datamodule.adopt_classes(classes)
     datamodule.setup()
     return datamodule
 

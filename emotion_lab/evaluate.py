@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotion_lab.builders import (
     build_callbacks,
@@ -25,7 +25,7 @@ from emotion_lab.builders import (
 from emotion_lab.cli import one_line_errors, print_summary, run_app
 from emotion_lab.config import register_resolvers
 from emotion_lab.data_paths import data_dir_given, rebase_data_paths
-from emotion_lab.errors import CheckpointError, ConfigError
+from emotion_lab.errors import CheckpointError
 from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.run_end import collect_test_metrics, finishing_wandb
 from emotion_lab.run_records import headline_metrics
@@ -36,8 +36,14 @@ register_resolvers()
 
 
 def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
-    """The run config saved in the checkpoint, with this command's trainer, logger, data..."""
-    check_config(cfg)
+    """The run config saved in the checkpoint, with this command's trainer, logger, data...
+
+    A ``data=`` given here is checked once it sits in the run config: its sizes interpolate
+    the checkpoint's ``model``, which this command's own config does not have."""
+    own = cfg.copy()
+    with open_dict(own):
+        own.pop("data", None)
+    check_config(own)
     path = Path(cfg.ckpt_path)
     checkpoint = read_checkpoint(path, "ckpt_path")
     saved = (checkpoint.get("emotion_lab") or {}).get("config")
@@ -64,7 +70,7 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
         run_cfg[key] = cfg[key]
     run_cfg.augmentation = None
     if cfg.get("data") is not None:
-        run_cfg.data = cfg.data
+        run_cfg.data = OmegaConf.to_container(cfg.data, resolve=False)
     check_config(run_cfg)
     return run_cfg, checkpoint
 
@@ -77,13 +83,10 @@ def _task_overrides() -> list[str]:
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     run_cfg, checkpoint = load_run_config(cfg)
-    datamodule = build_datamodule(run_cfg)
     trained_classes = tuple(checkpoint["emotion_lab"]["classes"])
-    if datamodule.classes != trained_classes:
-        raise ConfigError(
-            f"data={datamodule.name} has classes {list(datamodule.classes)} but the checkpoint was "
-            f"trained on {list(trained_classes)}"
-        )
+    datamodule = build_datamodule(
+        run_cfg, classes=trained_classes, what=f"ckpt_path={cfg.ckpt_path}"
+    )
     module = build_module(run_cfg, datamodule)
     module.load_state_dict(checkpoint["state_dict"])
     callbacks = build_callbacks(run_cfg)
@@ -97,6 +100,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         "data set": datamodule.name,
         "model": run_cfg.model.name,
     }
+    own = tuple(datamodule.source.classes)
+    if own != trained_classes:
+        rows["classes"] = (
+            f"{len(own)} of the checkpoint's {len(trained_classes)}, scored on those: "
+            + ", ".join(own)
+        )
     rows |= headline_metrics(metrics)
     rows["run folder"] = cfg.paths.output_dir
     print_summary(rows, title="emotion-lab evaluation")

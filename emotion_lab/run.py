@@ -18,6 +18,7 @@ from emotion_lab.builders import (
 )
 from emotion_lab.cli import print_summary
 from emotion_lab.data.datamodule import EmotionDataModule
+from emotion_lab.models.checkpoint import read_checkpoint
 from emotion_lab.module import EmotionClassifier
 from emotion_lab.run_end import collect_test_metrics, finishing_wandb, wandb_run_dir
 from emotion_lab.run_records import headline_metrics
@@ -42,7 +43,10 @@ def _objective(trainer: pl.Trainer, metric: str) -> float:
 def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     """Seed, build, fit, test the best checkpoint; the objective is the best ``objective.metric``."""
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg)
+    resume = cfg.get("ckpt_path")
+    datamodule = build_datamodule(
+        cfg, classes=checkpoint_classes(resume) if resume else None, allow_subset=False
+    )
     module = build_module(cfg, datamodule)
     callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg)
@@ -66,6 +70,14 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     if summary and trainer.is_global_zero:
         print_summary(summary_rows(cfg, datamodule, module, result), "emotion-lab run summary")
     return result
+
+
+def checkpoint_classes(path: str) -> tuple[str, ...] | None:
+    """The class list a checkpoint was trained on; None for one that does not record it
+    (Lightning's own checkpoints), which Lightning then checks by shape alone."""
+    stored = read_checkpoint(path, "ckpt_path").get("emotion_lab") or {}
+    classes = stored.get("classes") if isinstance(stored, dict) else None
+    return tuple(str(c) for c in classes) if isinstance(classes, list | tuple) else None
 
 
 def summary_rows(

@@ -8,6 +8,7 @@ worker count, and bad images are reported in listing order.
 
 from __future__ import annotations
 
+import errno
 import logging
 import mmap
 import multiprocessing
@@ -259,6 +260,8 @@ class EmptyCrop(ValueError):
 def _decode_problem(path: Path, err: Exception) -> str:
     if isinstance(err, EmptyCrop):
         return str(err)
+    if isinstance(err, OSError) and err.errno == errno.ELOOP:
+        return "the link loops (it points to itself, or round a cycle of links)"
     if isinstance(err, FileNotFoundError) and path.is_symlink():
         return f"dangling link (its target {os.readlink(path)} is missing)"
     return f"cannot decode image ({type(err).__name__}: {err})"

@@ -103,18 +103,34 @@ def list_images(folder: Path) -> list[ImageFile]:
             if entry.name.startswith(".") or entry.name == CACHE_DIRNAME:
                 continue
             is_image = os.path.splitext(entry.name)[1].lower() in exts
-            if entry.is_dir():
+            kind, st = _entry_kind(entry)
+            if kind == "dir":
                 stack.append(Path(entry.path))
-            elif entry.is_file():
-                if is_image:
-                    found.append(ImageFile.of(Path(entry.path), entry.stat()))
-            elif entry.is_symlink() and not os.path.exists(entry.path):
-                if is_image:
+            elif kind == "file":
+                if is_image and st is not None:
+                    found.append(ImageFile.of(Path(entry.path), st))
+            elif kind == "broken":
+                if is_image:  # listed, so that decoding reports it as a bad sample
                     found.append(ImageFile(Path(entry.path), -1, 0))
                 else:
                     log.warning("%s: ignoring a link whose target is missing or loops", entry.path)
     found.sort(key=lambda f: f.path)
     return found
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> tuple[str, os.stat_result | None]:
+    """``dir``, ``file`` (with its stat), ``broken`` (a link that dangles, loops or points at
+    itself: resolving it fails) or ``other`` (sockets, devices...)."""
+    try:
+        if entry.is_dir():
+            return "dir", None
+        if entry.is_file():
+            return "file", entry.stat()
+    except OSError:  # ELOOP and friends raise here, unlike Path.is_dir()
+        return ("broken", None) if entry.is_symlink() else ("other", None)
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        return "broken", None
+    return "other", None
 
 
 def listing_digest(root: Path, files: Sequence[ImageFile], labels: Sequence[int]) -> str:
