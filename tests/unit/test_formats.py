@@ -419,7 +419,8 @@ def test_annotation_csv_with_names_indices_and_split_aliases(tmp_path: Path) -> 
         "img/d.png,0,test,web\n",
         encoding="utf-8",
     )
-    source = AnnotationFile(ann, classes=CLASSES8)
+    # EmoSet's own ids: 7 is sadness, 0 amusement (not positions in our alphabetical list)
+    source = AnnotationFile(ann, classes=CLASSES8, ids={7: "sadness", 0: "amusement"})
     assert source.available_splits() == ("train", "val", "test")
     train = source.load("train")
     assert train.labels.tolist() == [2, 7]
@@ -428,6 +429,19 @@ def test_annotation_csv_with_names_indices_and_split_aliases(tmp_path: Path) -> 
     )
     assert source.load("val").labels.tolist() == [6]
     assert source.load("test").labels.tolist() == [0]
+
+
+def test_annotation_ids_outside_the_table_and_onto_unknown_classes(tmp_path: Path) -> None:
+    annotated_tree(tmp_path)
+    ann = tmp_path / "ann.csv"
+    ann.write_text("path,label,split\nimg/a.png,4,train\nimg/b.png,9,train\n")
+    ids = {4: "anger", 0: "amusement"}
+    with pytest.raises(DataError, match=r"ann\.csv:3: unknown label id '9' \(ids: 4 anger, 0 amu"):
+        AnnotationFile(ann, classes=CLASSES8, ids=ids).load("train")
+    data = AnnotationFile(ann, classes=CLASSES8, ids=ids, on_bad_sample="skip").load("train")
+    assert data.labels.tolist() == [CLASSES8.index("anger")] and data.skipped == 1
+    with pytest.raises(ValueError, match="data.source.ids maps onto unknown class"):
+        AnnotationFile(ann, classes=CLASSES8, ids={4: "rage"})
 
 
 def test_annotation_tsv_with_separate_root_and_inferred_classes(tmp_path: Path) -> None:
@@ -444,7 +458,7 @@ def test_annotation_tsv_with_separate_root_and_inferred_classes(tmp_path: Path) 
 BAD_ANNOTATIONS = {
     "columns": ("img/a.png,awe", "expected 3 columns, got 2"),
     "class": ("img/a.png,joy,train", "unknown class 'joy'"),
-    "index": ("img/a.png,8,train", "label index 8 outside 0..7"),
+    "number": ("img/a.png,8,train", "label '8' is a number, and numbers are read only"),
     "split": ("img/a.png,awe,holdout", "unknown split 'holdout'"),
     "missing image": ("img/zz.png,awe,train", "image not found: "),
 }

@@ -69,8 +69,10 @@ class _Parsed:
 class AnnotationFile(CachedSplits):
     """CSV/TSV with a header holding ``path``, ``label`` and ``split`` (extra columns ignored).
 
-    ``label`` is a class name (after ``class_aliases``; case-insensitive) or a 0-based index
-    into ``classes``. ``split`` is train/val/test or a folder-style alias (``validation``...).
+    ``label`` is a class name (after ``class_aliases``; case-insensitive) or one of the set's
+    own ids in ``ids`` (id → class name). A number is never read as a position in ``classes``:
+    a set's ids rarely follow our class order (EmoSet's do not), so a numeric label without an
+    id table is a bad row. ``split`` is train/val/test or a folder-style alias (``validation``...).
     Paths are relative to ``root`` (default: the annotation file's folder). Without ``classes``
     the class list is the sorted set of label names in the file. In skip mode each split also
     counts the rows that could not be given a split, since any of them might have been its own.
@@ -89,8 +91,10 @@ class AnnotationFile(CachedSplits):
         cache_dir: str | Path | None = None,
         decode_workers: int | None = None,
         allow_overlap: bool = False,
+        ids: Mapping[str | int, str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._ids = {str(k).strip(): str(v) for k, v in (ids or {}).items()}
         self.root = Path(root) if root is not None else self.path.parent
         self.image_size = check_image_size(image_size)
         self.channels = check_channels(channels)
@@ -108,6 +112,12 @@ class AnnotationFile(CachedSplits):
                 raise ConfigError(f"classes must be non-empty and unique; got {list(self.classes)}")
         else:
             self.classes = self._infer_classes()
+        unknown = sorted({v for v in self._ids.values() if v not in self.classes})
+        if unknown:
+            raise ConfigError(
+                f"data.source.ids maps onto unknown class(es) {', '.join(unknown)} "
+                f"(classes: {', '.join(self.classes)})"
+            )
         self._cache_dir, self._prefix = cache_location(
             self.path,
             self.path.parent / CACHE_DIRNAME,
@@ -123,6 +133,7 @@ class AnnotationFile(CachedSplits):
             on_bad_sample,
             self.classes,
             sorted(self._aliases.items()),
+            sorted(self._ids.items()),
         )
 
     def available_splits(self) -> tuple[Split, ...]:
@@ -195,9 +206,13 @@ class AnnotationFile(CachedSplits):
             if len(row) != len(cols):
                 continue  # reported when the rows are parsed
             text = row[i_label].strip()
+            if text in self._ids:
+                names.add(self._ids[text])
+                continue
             if _is_int(text):
                 raise DataError(
-                    f"{self.path}:{line}: label {text!r} is an index, so the class list must be given"
+                    f"{self.path}:{line}: label {text!r} is a number; give the set's id table "
+                    "(data.source.ids) and its class list"
                 )
             names.add(self._aliases.get(text.casefold(), text))
         if not names:
@@ -231,18 +246,21 @@ class AnnotationFile(CachedSplits):
                 bad[split].report(f"{at}: empty image path")
                 continue
             text = row[i_label].strip()
-            name = self._aliases.get(text.casefold(), text)
+            name = self._ids.get(text) or self._aliases.get(text.casefold(), text)
             if name in self.classes:
                 label = self.classes.index(name)
             elif name.casefold() in folded:
                 label = folded.index(name.casefold())
             elif _is_int(text):
-                label = int(text)
-                if not 0 <= label < len(self.classes):
+                if self._ids:
+                    known = ", ".join(f"{k} {v}" for k, v in self._ids.items())
+                    bad[split].report(f"{at}: unknown label id {text!r} (ids: {known})")
+                else:
                     bad[split].report(
-                        f"{at}: label index {label} outside 0..{len(self.classes) - 1}"
+                        f"{at}: label {text!r} is a number, and numbers are read only through "
+                        "the set's own id table: give data.source.ids (e.g. {0: angry, ...})"
                     )
-                    continue
+                continue
             else:
                 bad[split].report(
                     f"{at}: unknown class {text!r} (classes: {', '.join(self.classes)})"
