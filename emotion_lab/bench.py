@@ -27,7 +27,7 @@ from emotion_lab.callbacks.throughput import Throughput, ThroughputCallback, Thr
 from emotion_lab.config import compose_config, gpu_else
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
-from emotion_lab.module import EmotionClassifier
+from emotion_lab.module import EmotionClassifier, hard_labels
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def plain_pytorch(
             embedding = model.forward_features(x)
             logits = model.forward_head(embedding)
             loss = loss_fn(logits, embedding, labels)["loss"]
-        module.train_acc.update(logits.detach(), labels)
+        module.train_acc.update(logits.detach(), hard_labels(labels))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)

@@ -20,8 +20,9 @@ import torch
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from emotion_lab.data.crops import ResizeMode, check_resize
 from emotion_lab.data.errors import DataError
-from emotion_lab.data.formats.decode import decode_image
+from emotion_lab.data.formats.decode import decode_image, decode_problem
 from emotion_lab.data.transforms import convert_channels, resize_uint8
 from emotion_lab.errors import CheckpointError
 from emotion_lab.models.checkpoint import load_strict, read_checkpoint
@@ -50,6 +51,7 @@ class Preprocess:
     decode_at_size: bool
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    resize: ResizeMode = "stretch"  # data.resize of the training run: the same aspect rule
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Preprocess:
@@ -64,6 +66,7 @@ class Preprocess:
             decode_at_size=not grey,
             mean=_stat(data.get("mean"), channels),
             std=_stat(data.get("std"), channels),
+            resize=check_resize(str(data.get("resize") or "stretch")),
         )
 
     def load(self, paths: Sequence[str | Path]) -> torch.Tensor:
@@ -73,9 +76,9 @@ class Preprocess:
         images = []
         for path in paths:
             try:
-                array = decode_image(Path(path), self.decode_mode, size)
+                array = decode_image(Path(path), self.decode_mode, size, resize=self.resize)
             except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
-                raise DataError(f"{path}: cannot decode image ({type(err).__name__})") from err
+                raise DataError(f"{path}: {decode_problem(Path(path), err)}") from err
             chw = torch.from_numpy(np.array(array)).permute(2, 0, 1)[None]
             images.append(resize_uint8(convert_channels(chw, self.channels), self.stored_size))
         if not images:
@@ -175,14 +178,15 @@ def build_inference_module(cfg: DictConfig, classes: tuple[str, ...]) -> Emotion
 
 
 def _source_is_grey(source: Any) -> bool:
-    """Whether the training source decoded FER2013's CSV (grey, fixed size) rather than files."""
+    """Whether the training source decoded FER2013's faces (grey, fixed size) rather than files
+    at the model's size: a source that takes no ``image_size`` (``sets.fer2013.Fer2013`` in
+    either form, ``sets.ferplus.FerPlus``) keeps 48×48 grey."""
     target = str((source or {}).get("_target_", ""))
     if target in _GREY_SOURCES:
         return True
     if target == "emotion_lab.data.catalog.dataset_source":
-        from emotion_lab.data.catalog import dataset_info
-
-        return dataset_info(str(source.get("name"))).format == "fer2013_csv"
+        # checkpoints of the former catalogue: its only grey, fixed-size set was FER2013's CSV
+        return str(source.get("name")) == "fer2013"
     try:
         params = inspect.signature(get_object(target)).parameters
     except Exception:  # noqa: BLE001 - an unimportable target: assume it decodes files

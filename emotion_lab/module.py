@@ -28,6 +28,11 @@ OptimizerFactory = Callable[..., Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 
+def hard_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Class indices of a batch's labels: themselves, or the argmax of soft targets (N×C)."""
+    return labels.argmax(dim=1) if labels.dim() == 2 else labels
+
+
 class EmotionClassifier(pl.LightningModule):
     """Trains ``model`` with ``loss``; keeps test-set embeddings for the clustering analysis.
 
@@ -126,7 +131,7 @@ class EmotionClassifier(pl.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         terms, logits, _ = self._step(batch)
-        self.train_acc.update(logits.detach(), batch[1])
+        self.train_acc.update(logits.detach(), hard_labels(batch[1]))
         self._log_terms("train", terms, batch[1].shape[0])
         # the running loss in the progress bar only; logs and W&B keep the epoch means above
         self.log("loss", terms["loss"].detach(), on_step=True, prog_bar=True, logger=False)
@@ -149,7 +154,7 @@ class EmotionClassifier(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         terms, logits, _ = self._step(batch)
-        self.val_metrics.update(logits, batch[1])
+        self.val_metrics.update(logits, hard_labels(batch[1]))
         self._log_terms("val", {"loss": terms["loss"], "ce": terms["ce"]}, batch[1].shape[0])
         # Metric objects: Lightning computes them once per epoch, reduced over all ranks by
         # torchmetrics itself, and resets them.
@@ -161,7 +166,7 @@ class EmotionClassifier(pl.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         terms, logits, embedding = self._step(batch)
-        labels = batch[1]
+        labels = hard_labels(batch[1])
         probs = logits.float().softmax(dim=1)
         self.test_metrics.update(probs, labels)
         self.test_confusion.update(probs, labels)

@@ -21,6 +21,7 @@ from rich.table import Table
 from emotion_lab.cli import one_line_errors, run_app
 from emotion_lab.config import register_resolvers
 from emotion_lab.data.errors import DataError
+from emotion_lab.data.formats.decode import decode_problem
 from emotion_lab.data.formats.folders import image_extensions, list_images
 from emotion_lab.errors import ConfigError, MissingFileError
 from emotion_lab.files import atomic_path
@@ -41,7 +42,12 @@ def input_files(spec: str) -> list[Path]:
     if _GLOB_CHARS & set(spec):
         exts = image_extensions()
         matches = sorted(glob.glob(str(path), recursive=True))
-        files = [Path(m) for m in matches if Path(m).suffix.lower() in exts and Path(m).is_file()]
+        # a link that loops or dangles stays in, so that decoding names it instead of dropping it
+        files = [
+            Path(m)
+            for m in matches
+            if Path(m).suffix.lower() in exts and (Path(m).is_file() or Path(m).is_symlink())
+        ]
         if not files:
             raise MissingFileError(f"input={spec!r}: the pattern matches no image files")
         return files
@@ -51,8 +57,19 @@ def input_files(spec: str) -> list[Path]:
             raise DataError(f"input={spec!r}: the folder holds no image files")
         return files
     if not path.is_file():
+        if path.is_symlink():
+            raise DataError(f"input={spec!r}: {decode_problem(path, _resolve_error(path))}")
         raise MissingFileError(f"input={spec!r}: no such file or folder")
     return [path]
+
+
+def _resolve_error(path: Path) -> OSError:
+    """Why a link cannot be followed (it loops, or its target is missing)."""
+    try:
+        path.stat()
+    except OSError as err:
+        return err
+    return FileNotFoundError(str(path))
 
 
 def predict_files(trained: TrainedModel, files: list[Path], batch_size: int) -> torch.Tensor:

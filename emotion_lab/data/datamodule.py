@@ -33,6 +33,7 @@ from emotion_lab.data.balance import (
     copy_sources,
     resolve_targets,
 )
+from emotion_lab.data.class_match import label_map
 from emotion_lab.data.crops import check_margin, check_resize
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import DataSource, ImageSet
@@ -52,6 +53,10 @@ class InMemoryImages(Dataset):
     The images are one or more ``parts`` (views of cache memory maps: one split, or train and
     val pooled for cross-validation) and ``index`` picks this data set's rows from them, so
     cutting, pooling and folding copy no image. ``labels`` are this data set's, in order.
+
+    ``targets`` (float N×C, optional) are soft labels, one row per image of the parts like
+    ``labels``: batches then carry them instead of ``labels``, which stay the hard labels
+    (their argmax) that samplers, stratification and class counts use.
     """
 
     def __init__(
@@ -59,14 +64,21 @@ class InMemoryImages(Dataset):
         images: torch.Tensor | Sequence[torch.Tensor],
         labels: torch.Tensor,
         index: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
     ) -> None:
         self.parts = (images,) if isinstance(images, torch.Tensor) else tuple(images)
         self._starts = list(itertools.accumulate((len(p) for p in self.parts), initial=0))
         if len(labels) != self._starts[-1]:
             raise ValueError(f"{self._starts[-1]} images but {len(labels)} labels")
+        if targets is not None and (targets.dim() != 2 or len(targets) != len(labels)):
+            raise ValueError(
+                f"targets must be N×C for {len(labels)} labels: {tuple(targets.shape)}"
+            )
         self._all_labels = labels
+        self._all_targets = targets
         self.index = index  # rows of the parts, in order; None = all of them
         self.labels = labels if index is None else labels[index]
+        self.targets = targets if targets is None or index is None else targets[index]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -77,18 +89,21 @@ class InMemoryImages(Dataset):
         return self._gather(self._rows(torch.arange(len(self))))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._gather(self._rows(torch.tensor([index])))[0], self.labels[index]
+        targets = self.labels if self.targets is None else self.targets
+        return self._gather(self._rows(torch.tensor([index])))[0], targets[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return self._gather(self._rows(idx)), self.labels[idx]
+        targets = self.labels if self.targets is None else self.targets
+        return self._gather(self._rows(idx)), targets[idx]
 
     def subset(self, indices: np.ndarray | torch.Tensor) -> InMemoryImages:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return InMemoryImages(self.parts, self._all_labels, self._rows(idx))
+        return InMemoryImages(self.parts, self._all_labels, self._rows(idx), self._all_targets)
 
     def concat(self, other: InMemoryImages) -> InMemoryImages:
-        """Both data sets, this one's rows first, still without copying images."""
+        """Both data sets, this one's rows first, still without copying images; when only one
+        has soft targets, the other's labels join them as one-hot rows."""
         rows = torch.cat(
             [
                 self._rows(torch.arange(len(self))),
@@ -96,7 +111,17 @@ class InMemoryImages(Dataset):
             ]
         )
         labels = torch.cat([self._all_labels, other._all_labels])
-        return InMemoryImages((*self.parts, *other.parts), labels, rows)
+        targets = None
+        if self._all_targets is not None or other._all_targets is not None:
+            width = next(t for t in (self._all_targets, other._all_targets) if t is not None)
+            targets = torch.cat([part._soft_rows(width.shape[1]) for part in (self, other)])
+        return InMemoryImages((*self.parts, *other.parts), labels, rows, targets)
+
+    def _soft_rows(self, num_classes: int) -> torch.Tensor:
+        """Targets of every row of the parts: the soft ones, or the labels one-hot."""
+        if self._all_targets is not None:
+            return self._all_targets
+        return nn.functional.one_hot(self._all_labels, num_classes).float()
 
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
         return idx if self.index is None else self.index[idx]
@@ -112,7 +137,8 @@ class InMemoryImages(Dataset):
         for start in range(0, len(self), chunk):
             rows = self._rows(torch.arange(start, min(start + chunk, len(self))))
             out[start : start + len(rows)] = self._gather(rows).to(device, non_blocking=False)
-        return InMemoryImages(out, self.labels)  # labels stay on the host: samplers count them
+        # labels (and soft targets) stay on the host: samplers count them, batches move them
+        return InMemoryImages(out, self.labels, targets=self.targets)
 
     def _gather(self, rows: torch.Tensor) -> torch.Tensor:
         """The images at ``rows`` of the concatenated parts, as one contiguous batch."""
@@ -242,6 +268,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self._mean = self._stat("data.mean", mean, channels)
         self._std = self._stat("data.std", std, channels)
         self.splits: dict[str, InMemoryImages] = {}
+        self._model_classes: tuple[str, ...] | None = None  # see adopt_classes
+        self._label_map: torch.Tensor | None = None
         self.skipped: dict[str, int] = {}
         """Bad samples skipped per split on disk (``on_bad_sample=skip``), plus ``no split``:
         rows whose split could not be told, counted once. Empty when nothing was skipped."""
@@ -265,7 +293,17 @@ class EmotionDataModule(pl.LightningDataModule):
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return tuple(self.source.classes)
+        return self._model_classes or tuple(self.source.classes)
+
+    def adopt_classes(self, trained: Sequence[str]) -> None:
+        """Score a model trained on ``trained`` here, where this set's classes are an ordered
+        subset of them: labels become the model's indices and ``classes`` the model's list.
+        Call before :meth:`setup`."""
+        if self.splits:
+            raise RuntimeError("adopt_classes must come before setup")
+        own = tuple(self.source.classes)
+        self._label_map = torch.tensor(label_map(trained, own), dtype=torch.int64)
+        self._model_classes = tuple(trained)
 
     def describe(self) -> dict[str, Any]:
         """What the source says of itself (release folder, id table, split policy, what was
@@ -299,9 +337,12 @@ class EmotionDataModule(pl.LightningDataModule):
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             images = torch.from_numpy(array).permute(0, 3, 1, 2)
         labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64))
-        if split == "train" and data.skipped:
+        if self._label_map is not None:
+            labels = self._label_map[labels]
+        if split == "train" and data.skipped and self._model_classes is None:
             self._check_classes_left(labels, data)
-        return InMemoryImages(images, labels)
+        targets = None if data.targets is None else torch.from_numpy(data.targets)
+        return InMemoryImages(images, labels, targets=targets)
 
     def _check_classes_left(self, labels: torch.Tensor, data: ImageSet) -> None:
         counts = torch.bincount(labels, minlength=self.num_classes)
@@ -427,7 +468,9 @@ class EmotionDataModule(pl.LightningDataModule):
                 lambda x: self._augment(x, self.stored_size),
                 self.split_seed,
             )
-            self.splits["train"] = train.concat(InMemoryImages(copies, train.labels[sources]))
+            soft = None if train.targets is None else train.targets[torch.as_tensor(sources)]
+            copies_set = InMemoryImages(copies, train.labels[sources], targets=soft)
+            self.splits["train"] = train.concat(copies_set)
         self.class_balance = ClassBalance(self.classes, tuple(counts), tuple(goal), "copies")
         log.info(
             "data.balance: %d augmented copies added to %d training images (%s)",

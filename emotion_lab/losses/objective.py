@@ -93,13 +93,21 @@ class EmotionLoss(nn.Module):
     def forward(
         self, logits: torch.Tensor, embeddings: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        """``labels``: class indices (N), or soft targets (N×C float, rows summing to 1, e.g.
+        FER+ vote distributions), which the cross-entropy takes as class probabilities and the
+        center terms as their argmax."""
+        soft = labels.dim() == 2
         ce = F.cross_entropy(
-            logits.float(), labels, weight=self.class_weight, label_smoothing=self.label_smoothing
+            logits.float(),
+            labels.float() if soft else labels,
+            weight=self.class_weight,
+            label_smoothing=self.label_smoothing,
         )
         terms = {"ce": ce}
         total = ce
         if self.center is not None:
-            center = self.center(embeddings.float(), labels)
+            hard = labels.argmax(dim=1) if soft else labels
+            center = self.center(embeddings.float(), hard)
             terms.update(center=center.total, intra=center.intra, inter=center.inter)
             if self.beta > 0:
                 total = total + self.beta * center.total

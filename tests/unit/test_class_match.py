@@ -124,3 +124,14 @@ def test_an_image_linking_to_itself_is_a_bad_sample(tmp_path: Path) -> None:
     )
     dm.setup()
     assert dm.skipped == {"train": 1}
+
+
+def test_predict_names_a_self_link_instead_of_dropping_it(tmp_path: Path) -> None:
+    from emotion_lab.predict import input_files
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    assert [p.name for p in input_files(str(tmp_path / "*.png"))] == ["loop.png", "ok.png"]
+    assert [p.name for p in input_files(str(tmp_path))] == ["loop.png", "ok.png"]
+    with pytest.raises(DataError, match=r"input=.*loop.png': the link loops"):
+        input_files(str(tmp_path / "loop.png"))

@@ -136,6 +136,21 @@ def test_files_are_decoded_as_the_training_source_decoded_them(tmp_path) -> None
     assert np.array_equal(folder.load([photo])[0].permute(1, 2, 0).numpy(), lanczos)
 
 
+def test_files_keep_the_aspect_rule_the_training_run_decoded_with(tmp_path) -> None:
+    wide = np.full((20, 60, 3), 200, np.uint8)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    source = {"_target_": "emotion_lab.data.formats.folders.ImageFolders"}
+    for resize, corner in (("pad", 0), ("stretch", 200), ("shorter_side_center_crop", 200)):
+        data = {"image_size": 30, "channels": 3, "source": source, "resize": resize}
+        preprocess = Preprocess.from_config(OmegaConf.create({"data": data}))
+        assert preprocess.resize == resize
+        assert int(preprocess.load([tmp_path / "wide.png"])[0, 0, 0, 0]) == corner
+    with pytest.raises(ConfigError, match="data.resize must be one of"):
+        Preprocess.from_config(
+            OmegaConf.create({"data": {"image_size": 30, "channels": 3, "resize": "squash"}})
+        )
+
+
 def test_an_unreadable_image_is_one_line_naming_it(tmp_path) -> None:
     bad = tmp_path / "broken.png"
     bad.write_text("not an image")

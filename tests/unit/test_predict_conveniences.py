@@ -52,9 +52,12 @@ def test_make_help_lists_every_target_with_its_comment() -> None:
 def test_installed_commands_run_the_modules_apps() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert set(scripts) == {f"emotion-lab-{n}" for n in ("train", "evaluate", "predict", "export")}
+    commands = ("train", "evaluate", "predict", "export", "data")
+    assert set(scripts) == {f"emotion-lab-{n}" for n in commands}
     for name, target in scripts.items():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
         app = importlib.import_module(f"emotion_lab.{name.removeprefix('emotion-lab-')}")
+        if not hasattr(app, "main"):  # a package runs its __main__ (python -m emotion_lab.data)
+            app = importlib.import_module(f"{app.__name__}.__main__")
         assert callable(app.main)

@@ -28,8 +28,9 @@ def test_a_checkpoint_stores_absolute_data_paths(tmp_path, monkeypatch) -> None:
     assert saved["data"]["source"]["root"] == str(tmp_path / "data" / "synthetic")
     folder = checkpoint_config(compose_config("train", ["data=folder", "data.root=trees/faces"]))
     assert folder["data"]["source"]["root"] == str(tmp_path / "trees" / "faces")
-    catalog = checkpoint_config(compose_config("train", ["data=rafdb"]))
-    assert catalog["data"]["source"]["data_dir"] == str(tmp_path / "data")
+    release = checkpoint_config(compose_config("train", ["data=ferplus"]))
+    assert release["data"]["source"]["root"] == str(tmp_path / "data" / "ferplus")
+    assert release["data"]["source"]["fer2013_root"] == str(tmp_path / "data" / "fer2013")
 
 
 def test_stored_paths_move_only_under_a_given_or_for_a_relative_data_dir() -> None:

@@ -9,6 +9,7 @@ Repeated rows are dropped with a warning; an image given two labels, or listed i
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -159,8 +160,11 @@ class AnnotationFile(CachedSplits):
                 st = image.stat()
                 if not stat.S_ISREG(st.st_mode):
                     raise IsADirectoryError(image)
-            except OSError:
-                bad.report(f"{self.path}:{row.line}: image not found: {image}")
+            except OSError as err:
+                what = "image not found"
+                if getattr(err, "errno", None) == errno.ELOOP:
+                    what = "image is a link that loops"
+                bad.report(f"{self.path}:{row.line}: {what}: {image}")
                 continue
             files.append(ImageFile.of(image, st))
             labels.append(row.label)

@@ -25,6 +25,10 @@ class CacheRef:
 class ImageSet:
     """One split, decoded once: ``images`` is uint8 N×H×W×C (C = 1 or 3), ``labels`` int64 N.
 
+    ``targets``, when set, are soft labels (float32 N×classes, rows summing to 1: FER+'s vote
+    distributions) that training uses instead of ``labels``; ``labels`` are then their argmax,
+    which sampling, stratification and the metrics use.
+
     ``images`` is usually a read-only memory map of the cache file, shared by every process
     that opens it. ``skipped`` counts this split's bad samples; ``unassigned`` counts bad rows
     whose split could not be told (the same rows for every split of the file, so count them
@@ -39,6 +43,7 @@ class ImageSet:
     skip_reasons: list[str] = field(default_factory=list)
     unassigned: int = 0
     cache: CacheRef | None = None
+    targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -48,6 +53,14 @@ class ImageSet:
         if len(self.images) != len(self.labels):
             raise ValueError(
                 f"{self.source}: {len(self.images)} images but {len(self.labels)} labels"
+            )
+        if self.targets is not None and (
+            self.targets.dtype != np.float32
+            or self.targets.shape != (len(self.labels), len(self.classes))
+        ):
+            raise ValueError(
+                f"{self.source}: targets must be float32 {len(self.labels)}×{len(self.classes)}, "
+                f"got {self.targets.dtype} {self.targets.shape}"
             )
 
 

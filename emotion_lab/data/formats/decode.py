@@ -130,7 +130,7 @@ def decode_images(
             ref = decode_image(paths[first], mode, image_size, box_of(first), *geometry)
         except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
             ok[first] = False
-            bad.report(message(first, _decode_problem(paths[first], err)))
+            bad.report(message(first, decode_problem(paths[first], err)))
         first += 1
     if ref is None:
         first_reason = f" (first: {bad.reasons[0]})" if bad.reasons else ""
@@ -244,7 +244,7 @@ def _decode_chunk(
         try:
             arr = decode_image(Path(name), mode, image_size, box, *geometry)
         except Exception as err:  # noqa: BLE001 - PIL raises many types for broken files
-            problems.append((offset, _decode_problem(Path(name), err)))
+            problems.append((offset, decode_problem(Path(name), err)))
             continue
         if arr.shape != shape:
             problems.append((offset, f"image is {arr.shape[1]}×{arr.shape[0]} {mismatch}"))
@@ -257,7 +257,8 @@ class EmptyCrop(ValueError):
     """A face box with nothing of it inside its image: a bad sample like an undecodable file."""
 
 
-def _decode_problem(path: Path, err: Exception) -> str:
+def decode_problem(path: Path, err: Exception) -> str:
+    """Why ``path`` could not be decoded, in words (links that loop or dangle named as such)."""
     if isinstance(err, EmptyCrop):
         return str(err)
     if isinstance(err, OSError) and err.errno == errno.ELOOP:

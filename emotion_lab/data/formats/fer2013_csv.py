@@ -230,7 +230,7 @@ def parse_fer2013_csv(
             if not 0 <= label < n_classes:
                 per_split[split].report(f"{name}:{line}: label {label} outside 0..{n_classes - 1}")
                 continue
-            pixels = _parse_pixels(row[i_pixels])
+            pixels = parse_pixels(row[i_pixels])
             if isinstance(pixels, str):
                 per_split[split].report(f"{name}:{line}: {pixels}")
                 continue
@@ -263,7 +263,7 @@ def parse_fer2013_csv(
     return out
 
 
-def _parse_pixels(text: str) -> np.ndarray | str:
+def parse_pixels(text: str) -> np.ndarray | str:
     """48×48 uint8 pixels, or a sentence saying what is wrong with the string."""
     try:
         values = np.fromstring(text, dtype=np.int64, sep=" ")
