@@ -42,14 +42,14 @@ format: venv
 
 ## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
 bench: venv
-	$(BIN)/python -m emotion_lab.bench $(ARGS)
-	$(BIN)/python -m emotion_lab.bench_data
-	$(BIN)/python -m emotion_lab.bench_ddp --ranks 2
-	$(BIN)/python -m emotion_lab.sweep.bench --trials 3
+	$(BIN)/python -m emotion_lab.bench.pipeline $(ARGS)
+	$(BIN)/python -m emotion_lab.bench.data
+	$(BIN)/python -m emotion_lab.bench.ddp --ranks 2
+	$(BIN)/python -m emotion_lab.bench.sweep --trials 3
 
 ## the GPU path measured on a CUDA machine (says so and exits 0 without one); see docs/performance.md
 gpu-check: venv
-	$(BIN)/python -m emotion_lab.gpu_check $(ARGS)
+	$(BIN)/python -m emotion_lab.bench.gpu_check $(ARGS)
 
 SWEEP ?= default
 SWEEPER ?=

@@ -13,7 +13,7 @@ __all__ = ["load_checkpoint"]
 
 def __getattr__(name: str) -> Any:
     if name == "load_checkpoint":
-        from emotion_lab.inference import load_checkpoint
+        from emotion_lab.classifier.inference import load_checkpoint
 
         return load_checkpoint
     raise AttributeError(f"module 'emotion_lab' has no attribute {name!r}")

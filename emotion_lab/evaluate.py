@@ -15,21 +15,22 @@ import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from emotion_lab.builders import (
+from emotion_lab.app.checks import check_config
+from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.entry import one_line_errors, run_app
+from emotion_lab.errors import CheckpointError
+from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.run.builders import (
     build_callbacks,
     build_datamodule,
     build_loggers,
     build_module,
     build_trainer,
 )
-from emotion_lab.cli import one_line_errors, print_summary, run_app
-from emotion_lab.config import register_resolvers
-from emotion_lab.data_paths import data_dir_given, rebase_data_paths
-from emotion_lab.errors import CheckpointError
-from emotion_lab.models.checkpoint import read_checkpoint
-from emotion_lab.run_end import collect_test_metrics, finishing_wandb
-from emotion_lab.run_records import headline_metrics
-from emotion_lab.validation import check_config
+from emotion_lab.run.checkpoint import data_dir_given, rebase_data_paths
+from emotion_lab.run.end import collect_test_metrics, finishing_wandb
+from emotion_lab.run.records import headline_metrics
+from emotion_lab.run.summary import print_summary
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -18,10 +18,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from emotion_lab.cli import one_line_errors, print_summary, run_app
-from emotion_lab.config import register_resolvers
+from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.entry import one_line_errors, run_app
+from emotion_lab.classifier.inference import TrainedModel, load_checkpoint
 from emotion_lab.errors import ConfigError, UserError
-from emotion_lab.inference import TrainedModel, load_checkpoint
+from emotion_lab.run.summary import print_summary
 
 log = logging.getLogger(__name__)
 register_resolvers()

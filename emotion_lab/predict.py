@@ -1,7 +1,7 @@
 """``python -m emotion_lab.predict ckpt_path=<file> input=<image, folder or glob>``.
 
 Classifies image files with a trained checkpoint, preprocessed as its training batches were
-(see :mod:`emotion_lab.inference`): one row per image with the predicted class and every class
+(see :mod:`emotion_lab.classifier.inference`): one row per image with the predicted class and every class
 probability, printed as a table and written to ``predictions.csv`` in the run folder.
 """
 
@@ -18,14 +18,14 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from emotion_lab.cli import one_line_errors, run_app
-from emotion_lab.config import register_resolvers
+from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.entry import one_line_errors, run_app
+from emotion_lab.classifier.inference import TrainedModel, load_checkpoint
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.decode import decode_problem
 from emotion_lab.data.formats.folders import image_extensions, list_images
 from emotion_lab.errors import ConfigError, MissingFileError
 from emotion_lab.files import atomic_path
-from emotion_lab.inference import TrainedModel, load_checkpoint
 
 log = logging.getLogger(__name__)
 register_resolvers()

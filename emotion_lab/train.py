@@ -6,11 +6,11 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from emotion_lab.cli import one_line_errors, run_app
-from emotion_lab.config import register_resolvers
-from emotion_lab.extras import apply_extras
-from emotion_lab.run_plan import execute
-from emotion_lab.validation import check_train_config
+from emotion_lab.app.checks import check_train_config
+from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.entry import one_line_errors, run_app
+from emotion_lab.app.extras import apply_extras
+from emotion_lab.run.plan import execute
 
 register_resolvers()
 

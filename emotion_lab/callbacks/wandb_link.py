@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
-from emotion_lab.wandb_run import CHECKPOINT_KEY
+from emotion_lab.run.wandb_run import CHECKPOINT_KEY
 
 
 def _wandb(trainer: pl.Trainer) -> WandbLogger | None:

@@ -22,12 +22,12 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from emotion_lab.builders import build_datamodule
-from emotion_lab.cli import one_line_errors, run_app
-from emotion_lab.config import register_resolvers
+from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.entry import one_line_errors, run_app
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
 from emotion_lab.files import write_text
+from emotion_lab.run.builders import build_datamodule
 from emotion_lab.viz.contact_sheet import pick_per_class, plot_contact_sheet
 
 register_resolvers()

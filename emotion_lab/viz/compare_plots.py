@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from emotion_lab.stats import Interval
+from emotion_lab.comparison.stats import Interval
 from emotion_lab.viz.plots import _class_colors, _new_figure, scatter_by_class, umap_2d
 
 

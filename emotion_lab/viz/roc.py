@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from emotion_lab.cli import one_line_errors
+from emotion_lab.app.entry import one_line_errors
 from emotion_lab.errors import UserError
 from emotion_lab.viz.captions import with_detail
 from emotion_lab.viz.plots import _new_figure, save_figure

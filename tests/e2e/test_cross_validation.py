@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion_lab.builders import build_datamodule
-from emotion_lab.config import compose_config
-from emotion_lab.run_plan import execute, fold_config
+from emotion_lab.app.config import compose_config
+from emotion_lab.run.builders import build_datamodule
+from emotion_lab.run.plan import execute, fold_config
 
 pytestmark = pytest.mark.slow
 

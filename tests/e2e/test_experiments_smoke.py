@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion_lab.config import CONFIG_DIR, compose_config
-from emotion_lab.run import fit_and_test
+from emotion_lab.app.config import CONFIG_DIR, compose_config
+from emotion_lab.run.fit import fit_and_test
 
 pytestmark = pytest.mark.slow
 

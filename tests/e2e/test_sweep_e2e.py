@@ -109,7 +109,7 @@ def test_short_training_sweep(tmp_path, sweeper: str) -> None:
 
 
 def test_bench_measures_per_trial_overhead(tmp_path) -> None:
-    from emotion_lab.sweep.bench import sweep_overhead
+    from emotion_lab.bench.sweep import sweep_overhead
 
     if importlib.util.find_spec("emotion_lab.train") is None:
         pytest.skip("emotion_lab.train missing")

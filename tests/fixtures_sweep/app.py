@@ -59,7 +59,7 @@ def quadratic(cfg: DictConfig) -> float:
     if number is not None and number in cfg.nan_trials:
         return float("nan")
     if cfg.repeats:
-        from emotion_lab.stats import t_interval
+        from emotion_lab.comparison.stats import t_interval
         from hydra_plugins.emotion_lab_sweeper.contract import RepeatedValue
 
         runs = [best + offset for offset in repeat_offsets(cfg.repeats)]

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.trainer.connectors.data_connector import _get_distributed_sampler
 from lightning.pytorch.utilities.data import _update_dataloader
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.data.balance import copy_sources, resolve_targets
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.transforms import BatchAugment, RandomHorizontalFlip

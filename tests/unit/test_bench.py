@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emotion_lab.bench import LoopSettings, compare
+from emotion_lab.app.config import compose_config
+from emotion_lab.bench.pipeline import LoopSettings, compare
 from emotion_lab.callbacks.throughput import ThroughputMeter
-from emotion_lab.config import compose_config
 
 
 def test_both_loops_count_the_real_samples_of_the_timed_steps() -> None:

@@ -12,9 +12,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
-from emotion_lab.builders import build_module
-from emotion_lab.cli import one_line_errors, user_error_of
-from emotion_lab.config import CONFIG_DIR, compose_config
+from emotion_lab.app.checks import check_config, check_train_config
+from emotion_lab.app.config import CONFIG_DIR, compose_config
+from emotion_lab.app.entry import one_line_errors, user_error_of
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.errors import (
     CheckpointError,
@@ -25,7 +25,7 @@ from emotion_lab.errors import (
 )
 from emotion_lab.evaluate import load_run_config
 from emotion_lab.models.checkpoint import read_checkpoint
-from emotion_lab.validation import check_config, check_train_config
+from emotion_lab.run.builders import build_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -260,7 +260,7 @@ def test_evaluate_refuses_text_and_foreign_checkpoints_by_key(tmp_path):
 
 
 def test_an_override_hydra_cannot_apply_is_one_line_naming_the_key() -> None:
-    from emotion_lab.cli import composition_problem
+    from emotion_lab.app.entry import composition_problem
 
     assert composition_problem("train", ["optimizer.lr=0.01"]) is None
     problem = composition_problem("train", ["optimizer.lrr=1"])

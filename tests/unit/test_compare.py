@@ -1,4 +1,4 @@
-"""``emotion_lab.compare`` on hand-made run folders whose metrics, and so whose table, are known."""
+"""``emotion_lab.comparison.table`` on hand-made run folders whose metrics, and so whose table, are known."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from emotion_lab import compare
 from emotion_lab.callbacks.analysis import per_class_report, per_class_section
-from emotion_lab.run_records import RunFolderError, discover_runs, write_run_record
-from emotion_lab.stats import t_interval
+from emotion_lab.comparison import table as compare
+from emotion_lab.comparison.stats import t_interval
+from emotion_lab.run.records import RunFolderError, discover_runs, write_run_record
 from emotion_lab.viz import compare_plots
 
 CLASSES = ("angry", "happy", "sad")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 
 
 def _live(node) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from emotion_lab.config import CONFIG_DIR, compose_config
+from emotion_lab.app.config import CONFIG_DIR, compose_config
 
 
 def options(group: str) -> list[str]:

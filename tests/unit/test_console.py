@@ -10,9 +10,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from torch import nn
 
+from emotion_lab.app.config import CONFIG_DIR
+from emotion_lab.app.console import ConsoleFormatter, DropMessages, config_groups
 from emotion_lab.callbacks.model_summary import summary_line
-from emotion_lab.config import CONFIG_DIR
-from emotion_lab.console import ConsoleFormatter, DropMessages, config_groups
 
 
 def record(level: int, message: str) -> logging.LogRecord:

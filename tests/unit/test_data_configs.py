@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra.utils import get_class, instantiate
 
-from emotion_lab.config import CONFIG_DIR, compose_config
+from emotion_lab.app.config import CONFIG_DIR, compose_config
 from emotion_lab.data.errors import DatasetNotFoundError
 from emotion_lab.data.sets import BASIC7, BASIC8, MIKELS8, SADNESS2
 

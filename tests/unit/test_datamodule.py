@@ -146,7 +146,7 @@ def test_decode_size_keeps_larger_images_and_crops_them_to_the_model_size() -> N
 
 @pytest.mark.parametrize("data", ["caers", "emoset118k", "fi8", "webemo"])
 def test_s000_experiments_crop_from_256_pixel_images(data: str, tmp_path) -> None:
-    from emotion_lab.config import compose_config
+    from emotion_lab.app.config import compose_config
 
     cfg = compose_config("train", [f"experiment=s000_{data}"], output_dir=str(tmp_path))
     assert cfg.data.decode_size == 256 and cfg.model.input_size == 224
@@ -192,7 +192,7 @@ def test_val_from_takes_distinct_val_and_test_only(val_from: list[str]) -> None:
 
 @pytest.mark.parametrize("model", ["alexnet", "cnn", "densenet"])
 def test_s001_validates_on_public_and_private_test(model: str, tmp_path) -> None:
-    from emotion_lab.config import compose_config
+    from emotion_lab.app.config import compose_config
     from emotion_lab.data.formats.fer2013_csv import USAGE_TO_SPLIT
 
     for name in (f"s001_vire_{model}", f"s001_vire_{model}_phase1"):

@@ -13,8 +13,8 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DistributedSampler
 
+from emotion_lab.app.config import compose_config, gpu_else
 from emotion_lab.callbacks import BestWeightsEarlyStopping
-from emotion_lab.config import compose_config, gpu_else
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.samplers import ContiguousShardSampler, shard_bounds
 from emotion_lab.losses import EmotionLoss
@@ -153,7 +153,7 @@ def test_trainer_ddp_trains_like_trainer_gpu_on_gpus_and_like_cpu_otherwise() ->
 
 
 def test_ranks_above_zero_draw_their_own_random_stream() -> None:
-    from emotion_lab.module import EmotionClassifier
+    from emotion_lab.classifier.module import EmotionClassifier
 
     module = EmotionClassifier(
         model=torch.nn.Identity(),

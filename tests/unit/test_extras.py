@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion_lab.config import compose_config
-from emotion_lab.extras import TREE_FILE, apply_extras
+from emotion_lab.app.config import compose_config
+from emotion_lab.app.extras import TREE_FILE, apply_extras
 
 
 def test_print_config_prints_and_saves_the_resolved_tree(tmp_path: Path, capsys) -> None:

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from emotion_lab.app.config import compose_config
 from emotion_lab.callbacks.finite_loss import FiniteLossGuard
-from emotion_lab.config import compose_config
 from emotion_lab.errors import ConfigError, TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[2]

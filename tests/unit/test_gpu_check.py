@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from emotion_lab import gpu_check
+from emotion_lab.bench import gpu_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -8,11 +8,11 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
+from emotion_lab.classifier.module import EmotionClassifier
+from emotion_lab.classifier.schedules import cosine_warm_restarts
 from emotion_lab.losses import EmotionLoss
 from emotion_lab.models import EmotionNet
-from emotion_lab.module import EmotionClassifier
-from emotion_lab.optim import cosine_warm_restarts
 
 STEPS_PER_EPOCH = 20
 

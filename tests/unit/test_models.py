@@ -80,8 +80,8 @@ def test_the_module_runs_every_model_channels_last_without_changing_results(
 ) -> None:
     from functools import partial
 
+    from emotion_lab.classifier.module import EmotionClassifier
     from emotion_lab.losses import EmotionLoss
-    from emotion_lab.module import EmotionClassifier
 
     torch.manual_seed(0)
     model = create_model(name, NUM_CLASSES, in_chans=1, input_size=48, **kwargs).eval()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from emotion_lab.multirun_compare import CompareAfterMultirun, wandb_mode
+from emotion_lab.comparison.after_multirun import CompareAfterMultirun, wandb_mode
 from tests.unit.test_compare import make_run
 
 

@@ -10,8 +10,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from emotion_lab.cli import one_line, user_error_of
-from emotion_lab.config import CONFIG_DIR, compose_config
+from emotion_lab.app.config import CONFIG_DIR, compose_config
+from emotion_lab.app.entry import one_line, user_error_of
 from hydra_plugins.emotion_lab_sweeper._space import parse_search_space
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"

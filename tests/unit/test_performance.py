@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emotion_lab.builders import build_datamodule, build_module
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.errors import ConfigError
+from emotion_lab.run.builders import build_datamodule, build_module
 
 
 def test_compile_with_the_truncated_gram_backbone_is_refused_naming_both_keys() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion_lab.config import compose_config
-from emotion_lab.validation import check_train_config
+from emotion_lab.app.checks import check_train_config
+from emotion_lab.app.config import compose_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -169,7 +169,7 @@ def test_the_launcher_config_divides_by_the_sweepers_n_jobs() -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from emotion_lab.config import CONFIG_DIR, register_resolvers
+    from emotion_lab.app.config import CONFIG_DIR, register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

@@ -13,7 +13,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.data.crops import Box, crop_rect, to_square
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.sets import BASIC7

@@ -9,8 +9,8 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from emotion_lab.callbacks import TestAnalysis
-from emotion_lab.run_end import collect_test_metrics, finishing_wandb, wandb_run_dir
-from emotion_lab.run_records import STANDARD_METRICS, headline_metrics
+from emotion_lab.run.end import collect_test_metrics, finishing_wandb, wandb_run_dir
+from emotion_lab.run.records import STANDARD_METRICS, headline_metrics
 
 
 class _FakeWandb(WandbLogger):

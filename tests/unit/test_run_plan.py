@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion_lab.config import compose_config
-from emotion_lab.run_plan import (
+from emotion_lab.app.config import compose_config
+from emotion_lab.run.plan import (
     PlannedRun,
     aggregate_objective,
     plan_runs,

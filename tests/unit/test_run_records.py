@@ -8,7 +8,7 @@ import stat
 
 from omegaconf import OmegaConf
 
-from emotion_lab.run_records import (
+from emotion_lab.run.records import (
     CONFIG_FILE,
     OVERRIDES_FILE,
     write_run_record,

@@ -12,7 +12,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.sets import MIKELS8
 from emotion_lab.data.sets.emoset import LABEL2IDX, EmoSet118K

@@ -12,7 +12,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.sets import BASIC7
 from emotion_lab.data.sets.expw import ExpW

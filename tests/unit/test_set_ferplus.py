@@ -10,13 +10,13 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
+from emotion_lab.classifier.module import hard_labels
 from emotion_lab.data.datamodule import EmotionDataModule, InMemoryImages
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.sets import BASIC8
 from emotion_lab.data.sets.ferplus import HEADER, FerPlus, vote_distribution
 from emotion_lab.losses import EmotionLoss
-from emotion_lab.module import hard_labels
 
 USAGES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 

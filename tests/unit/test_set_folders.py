@@ -9,7 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.sets import BASIC7

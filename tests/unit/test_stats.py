@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from emotion_lab.stats import paired_difference, t_interval, welch_difference, wilcoxon_p
+from emotion_lab.comparison.stats import paired_difference, t_interval, welch_difference, wilcoxon_p
 
 A = [0.842, 0.851, 0.838, 0.846, 0.849]
 B = [0.861, 0.855, 0.850, 0.866, 0.858]

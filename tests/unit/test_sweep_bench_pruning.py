@@ -6,9 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from emotion_lab.sweep import bench as bench_module
-from emotion_lab.sweep.bench import (
+from emotion_lab.bench.sweep import (
     PrunedStudy,
     PruningBench,
     SeedSpread,
@@ -17,6 +15,8 @@ from emotion_lab.sweep.bench import (
     _seed_spread,
     run_pruning_bench,
 )
+
+from emotion_lab.bench import sweep as bench as bench_module
 
 
 def _study(pruner: str, epochs: int, best: float, std: float) -> PrunedStudy:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from emotion_lab.sweep.utilisation import Utilisation, zero_overhead_makespan
+from emotion_lab.bench.utilisation import Utilisation, zero_overhead_makespan
 
 
 def test_zero_overhead_schedule_starts_each_trial_on_the_first_free_worker() -> None:
@@ -27,7 +26,7 @@ def test_utilisation_is_work_over_workers_times_wall() -> None:
 def test_the_sleep_sweep_runs_and_stays_under_its_bound() -> None:
     """The benchmark's own sweep, through the app's Optuna binding: every trial completes, and
     the measured share cannot beat the zero-overhead schedule of the same trials."""
-    from emotion_lab.sweep.utilisation import run_utilisation
+    from emotion_lab.bench.utilisation import run_utilisation
 
     u = run_utilisation(trials=4, n_jobs=2)
     assert u.trials == 4 and u.workers == 2

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from emotion_lab.classifier.schedules import warmup_cosine
 from emotion_lab.data.transforms import (
     BatchAugment,
     RandAugment,
@@ -11,7 +12,6 @@ from emotion_lab.data.transforms import (
     convert_channels,
     resize_uint8,
 )
-from emotion_lab.optim import warmup_cosine
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from emotion_lab.app.config import compose_config
 from emotion_lab.callbacks.resumable_checkpoint import ResumableCheckpoint
 from emotion_lab.callbacks.wandb_media import WandbMedia, curve_rows, most_confused_order, thin
-from emotion_lab.config import compose_config
 from emotion_lab.errors import ConfigError
-from emotion_lab.wandb_run import evaluation_link, run_name, run_tags, stored_run
+from emotion_lab.run.wandb_run import evaluation_link, run_name, run_tags, stored_run
 
 
 def _cfg(tmp_path: Path, *overrides: str):

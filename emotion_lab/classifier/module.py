@@ -221,7 +221,7 @@ class EmotionClassifier(pl.LightningModule):
         (``emotion_lab.load_checkpoint`` also returns the classes and the preprocessing).
         Lightning's other arguments (``hparams_file``, ``strict``) do not apply and are ignored.
         """
-        from emotion_lab.inference import load_checkpoint
+        from emotion_lab.classifier.inference import load_checkpoint
 
         return load_checkpoint(checkpoint_path, map_location=map_location or "cpu").model
 

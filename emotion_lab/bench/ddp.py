@@ -1,6 +1,6 @@
 """What DDP costs: samples/s of N ranks against one process at the same total batch.
 
-``python -m emotion_lab.bench_ddp [--ranks 2] [--batch 128] [overrides...]`` trains the same
+``python -m emotion_lab.bench.ddp [--ranks 2] [--batch 128] [overrides...]`` trains the same
 config twice for a fixed number of steps, in fresh processes: once as one process with batch B
 and all cores, once as N ranks (``trainer=ddp``; gloo on CPU, NCCL on GPUs) with batch B/N and
 cores/N threads each. On CPU the ratio is the price of gradient all-reduce and of splitting the
@@ -19,10 +19,10 @@ from collections.abc import Sequence
 import lightning.pytorch as pl
 import torch
 
-from emotion_lab.bench import timed_trainer
-from emotion_lab.builders import build_datamodule, build_module
+from emotion_lab.app.config import compose_config
+from emotion_lab.bench.pipeline import timed_trainer
 from emotion_lab.callbacks.throughput import ThroughputCallback
-from emotion_lab.config import compose_config
+from emotion_lab.run.builders import build_datamodule, build_module
 
 RESULT_TAG = "BENCH_DDP_RESULT "
 
@@ -55,7 +55,7 @@ def measure(ranks: int, batch: int, steps: int, warmup: int, overrides: Sequence
     threads = max(1, (os.cpu_count() or 1) // ranks)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     command = [
-        sys.executable, "-m", "emotion_lab.bench_ddp", "--worker",
+        sys.executable, "-m", "emotion_lab.bench.ddp", "--worker",
         f"--ranks={ranks}", f"--batch={batch}", f"--steps={steps}", f"--warmup={warmup}",
         *overrides,
     ]  # fmt: skip

@@ -28,7 +28,7 @@ def wandb_mode(config: DictConfig) -> str:
 
 
 class CompareAfterMultirun(Callback):
-    """Runs :func:`emotion_lab.compare.run_compare` on the multirun folder when it ends."""
+    """Runs :func:`emotion_lab.comparison.table.run_compare` on the multirun folder when it ends."""
 
     def __init__(
         self,
@@ -46,10 +46,10 @@ class CompareAfterMultirun(Callback):
         if not self.enabled:
             return
         # imported here: every job instantiates the callbacks, only the multirun's end uses them
-        from emotion_lab.cli import one_line
-        from emotion_lab.compare import run_compare
+        from emotion_lab.app.entry import one_line
+        from emotion_lab.comparison.table import run_compare
         from emotion_lab.errors import UserError
-        from emotion_lab.run_records import STANDARD_METRICS, discover_runs
+        from emotion_lab.run.records import STANDARD_METRICS, discover_runs
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

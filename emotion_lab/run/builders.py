@@ -15,14 +15,14 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from emotion_lab import wandb_run
+from emotion_lab.app.checks import check_pretrained_init, config_section
+from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.data.class_match import match_classes
 from emotion_lab.data.datamodule import EmotionDataModule
-from emotion_lab.data_paths import checkpoint_config
 from emotion_lab.errors import ConfigError
 from emotion_lab.models import apply_initializer
-from emotion_lab.module import EmotionClassifier
-from emotion_lab.validation import check_pretrained_init, config_section
+from emotion_lab.run.checkpoint import checkpoint_config
+from emotion_lab.run import wandb_run
 
 log = logging.getLogger(__name__)
 

@@ -38,12 +38,12 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("el.gpu_else"):
         OmegaConf.register_new_resolver("el.gpu_else", gpu_else)
     if not OmegaConf.has_resolver("el.config_groups"):  # the group listing of --help
-        from emotion_lab.console import config_groups
+        from emotion_lab.app.console import config_groups
 
         OmegaConf.register_new_resolver("el.config_groups", config_groups)
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_config(

@@ -34,9 +34,9 @@ import lightning.pytorch as pl
 import torch
 
 from emotion_lab import files
-from emotion_lab.bench import compare, fresh_module, lightning_pipeline
-from emotion_lab.builders import build_datamodule
-from emotion_lab.config import compose_config
+from emotion_lab.app.config import compose_config
+from emotion_lab.bench.pipeline import compare, fresh_module, lightning_pipeline
+from emotion_lab.run.builders import build_datamodule
 
 DEVICE_FILE = "device.json"
 
@@ -255,7 +255,7 @@ def precision_effects(settings: Settings, report: Report) -> None:
 
 def sweep(settings: Settings, report: Report, out: Path) -> None:
     """Check 3: a 4-trial S000 sweep through the process launcher, one GPU per trial."""
-    from emotion_lab.sweep.bench import sweep_overhead
+    from emotion_lab.bench.sweep import sweep_overhead
 
     sweep_dir = (out / "sweep").resolve()
     gpus = "auto" if settings.accelerator == "gpu" else "none"
@@ -269,7 +269,7 @@ def sweep(settings: Settings, report: Report, out: Path) -> None:
         f"hydra.sweeper.n_trials={settings.sweep_trials}", "hydra.sweeper.study_name=gpu_check",
         f"hydra.sweeper.n_jobs={max(1, torch.cuda.device_count())}",
         "optimizer.lr=tag(log,interval(1e-3,5e-2))", "loss.beta=interval(0,1)",
-        "+callbacks.device_probe._target_=emotion_lab.gpu_check.DeviceProbe",
+        "+callbacks.device_probe._target_=emotion_lab.bench.gpu_check.DeviceProbe",
         "+callbacks.device_probe.output_dir=${paths.output_dir}",
         f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip

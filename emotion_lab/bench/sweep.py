@@ -6,13 +6,13 @@ Every Optuna trial carries timestamps (``launched_at`` by the sweeper; ``first_s
 - launch → first training step: process start, imports, data loading, model build;
 - the sweep's wall time against the sum of its trials' training time (above 1 with n_jobs > 1).
 
-``python -m emotion_lab.sweep.bench [--trials 3] [--n-jobs 1] [overrides...]`` runs a short
+``python -m emotion_lab.bench.sweep [--trials 3] [--n-jobs 1] [overrides...]`` runs a short
 sweep of ``experiment=smoke`` and prints the numbers; :func:`sweep_overhead` reads any finished
 Optuna sweep folder. ``--summarize DIR...`` prints epochs run and best value per sweep folder,
 to compare a study with and without pruning.
 
 The default run also prints the sweep's worker utilisation on 24 sleep trials with 4 in flight,
-next to the zero-overhead bound of the same schedule (:mod:`emotion_lab.sweep.utilisation`).
+next to the zero-overhead bound of the same schedule (:mod:`emotion_lab.bench.utilisation`).
 
 ``--pruning`` runs the default study (``sweeps/default.yaml``: its space, baseline and floor) on
 ``experiment=smoke`` data with the same seed once with ``pruner=none`` and once per pruner of
@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for line in report.lines():
         print(f"  {line}")
     print(f"  whole command (incl. interpreter start): {wall:.1f} s")
-    from emotion_lab.sweep.utilisation import SLEEP_APP, run_utilisation
+    from emotion_lab.bench.utilisation import SLEEP_APP, run_utilisation
 
     print(f"sweep utilisation ({SLEEP_APP}: 24 trials sleeping 1-10 s, TPE, n_jobs=4):")
     for line in run_utilisation().lines():

@@ -6,7 +6,7 @@ Utilisation = the trials' sleep time / (``n_jobs`` x that wall time). The bound 
 trials, in the order the sweep ran them, each started on the first free worker the moment it
 frees: what the schedule allows when start-up, scheduling and reporting cost nothing.
 
-``python -m emotion_lab.sweep.utilisation [--trials 24] [--n-jobs 4] [--cold]`` (``--cold``:
+``python -m emotion_lab.bench.utilisation [--trials 24] [--n-jobs 4] [--cold]`` (``--cold``:
 a fresh process per trial, ``hydra.launcher.warm=false``).
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import optuna
 
-from emotion_lab.config import CONFIG_DIR
+from emotion_lab.app.config import CONFIG_DIR
 from hydra_plugins.emotion_lab_sweeper.contract import DEFAULT_DB_NAME
 
-SLEEP_APP = "emotion_lab.sweep.sleep_app"
+SLEEP_APP = "emotion_lab.bench.sleep_app"
 STUDY = "utilisation"
 
 

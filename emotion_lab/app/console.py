@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from emotion_lab.config import CONFIG_DIR
+from emotion_lab.app.config import CONFIG_DIR
 
 __all__ = ["ConsoleFormatter", "DropMessages", "config_groups"]
 

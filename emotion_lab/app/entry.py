@@ -11,11 +11,9 @@ from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from rich.console import Console
-from rich.table import Table
 
+from emotion_lab.app.checks import instantiation_cause
 from emotion_lab.errors import UserError
-from emotion_lab.validation import instantiation_cause
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,16 +72,6 @@ def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def print_summary(rows: dict[str, Any], title: str) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        table.add_row(key, text)
-    Console(width=120).print(table)
-
-
 def run_app(main: Callable[[], Any], config_name: str) -> None:
     """Run a ``@hydra.main`` app; a plain single run's overrides are composed first.
 
@@ -108,7 +96,7 @@ def composition_problem(config_name: str, overrides: list[str]) -> str | None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
-    from emotion_lab.config import CONFIG_DIR, register_resolvers
+    from emotion_lab.app.config import CONFIG_DIR, register_resolvers
 
     register_resolvers()
     try:

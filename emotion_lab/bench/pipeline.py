@@ -22,12 +22,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from emotion_lab.builders import build_datamodule, build_module
+from emotion_lab.app.config import compose_config, gpu_else
 from emotion_lab.callbacks.throughput import Throughput, ThroughputCallback, ThroughputMeter
-from emotion_lab.config import compose_config, gpu_else
+from emotion_lab.classifier.module import EmotionClassifier, hard_labels
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
-from emotion_lab.module import EmotionClassifier, hard_labels
+from emotion_lab.run.builders import build_datamodule, build_module
 
 
 @dataclass(frozen=True)

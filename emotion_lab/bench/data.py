@@ -18,7 +18,7 @@ photos and one face box each (``images: original``) is cropped and decoded at 11
 worker and with every core (images/s), then reopened from its cache by a fresh reader (the
 label list parsed, every image stat'ed, the arrays memory-mapped).
 
-``python -m emotion_lab.bench_data --gb 4 --dir /big/disk`` for a larger set.
+``python -m emotion_lab.bench.data --gb 4 --dir /big/disk`` for a larger set.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def child(root: Path) -> None:
 
 
 def run_children(root: Path, k: int) -> list[dict[str, dict[str, int]]]:
-    cmd = [sys.executable, "-m", "emotion_lab.bench_data", "--child", str(root)]
+    cmd = [sys.executable, "-m", "emotion_lab.bench.data", "--child", str(root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)

@@ -21,13 +21,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from emotion_lab import files
-from emotion_lab.builders import run_group
-from emotion_lab.cli import print_summary
-from emotion_lab.config import direction_to_mode
+from emotion_lab.app.config import direction_to_mode
+from emotion_lab.comparison.stats import t_interval
 from emotion_lab.errors import ConfigError
-from emotion_lab.run import RunResult, fit_and_test
-from emotion_lab.run_records import CONFIG_FILE, write_run_record, write_sub_run_config
-from emotion_lab.stats import t_interval
+from emotion_lab.run.builders import run_group
+from emotion_lab.run.fit import RunResult, fit_and_test
+from emotion_lab.run.records import CONFIG_FILE, write_run_record, write_sub_run_config
+from emotion_lab.run.summary import print_summary
 
 AGGREGATES = ("mean", "median", "worst")
 

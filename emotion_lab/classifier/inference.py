@@ -20,13 +20,13 @@ import torch
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.data.crops import ResizeMode, check_resize
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.decode import decode_image, decode_problem
 from emotion_lab.data.transforms import convert_channels, resize_uint8
 from emotion_lab.errors import CheckpointError
 from emotion_lab.models.checkpoint import load_strict, read_checkpoint
-from emotion_lab.module import EmotionClassifier
 
 # Sources that read FER2013's CSV: 48×48 grey at any model size; the datamodule converts them.
 _GREY_SOURCES = (
