@@ -42,7 +42,7 @@ format: venv
 
 ## throughput of our Lightning pipeline against a plain PyTorch loop (and sweep overheads)
 bench: venv
-	$(BIN)/python -m emotion_lab.bench.pipeline $(ARGS)
+	$(BIN)/python -m emotion_lab.bench $(ARGS)
 	$(BIN)/python -m emotion_lab.bench.data
 	$(BIN)/python -m emotion_lab.bench.ddp --ranks 2
 	$(BIN)/python -m emotion_lab.bench.sweep --trials 3

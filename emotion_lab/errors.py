@@ -8,6 +8,10 @@ names what the user has to fix: the file and row, the path, or the config key.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.errors import InstantiationException
 
 
 class UserError(Exception):
@@ -61,3 +65,27 @@ class TrainingDiverged(UserError, ArithmeticError):
 
 class MissingFileError(UserError, FileNotFoundError):
     """A file the config points to does not exist; the message names the key and the path."""
+
+
+@contextmanager
+def config_section(section: str) -> Iterator[None]:
+    """Name the config key of an argument that a constructor built from ``section`` refused.
+
+    Models, losses and initializers raise user errors naming their parameter
+    (``margin=-1.0: must be >= 0``); built from ``cfg.loss`` it becomes ``loss.margin=-1.0: ...``.
+    Hydra wraps what a ``_target_`` raises, so the wrapped cause is looked at too.
+    """
+    try:
+        yield
+    except Exception as exc:
+        cause = instantiation_cause(exc)
+        if isinstance(cause, UserError) and cause.parameter is not None:
+            raise cause.under(section) from exc
+        raise
+
+
+def instantiation_cause(exc: BaseException) -> BaseException:
+    """What a ``_target_`` raised, under the ``InstantiationException`` Hydra wraps it in."""
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc

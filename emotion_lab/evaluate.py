@@ -8,26 +8,28 @@ same classes.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import hydra
 import lightning.pytorch as pl
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotion_lab.app.checks import check_config
-from emotion_lab.app.config import register_resolvers
+from emotion_lab.app.config import register_resolvers, task_overrides
 from emotion_lab.app.entry import one_line_errors, run_app
-from emotion_lab.errors import CheckpointError
-from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.classifier.build import build_classifier
+from emotion_lab.classifier.checkpoint import (
+    STORED_KEY,
+    data_dir_given,
+    read_run_checkpoint,
+    rebase_data_paths,
+)
+from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.run.builders import (
     build_callbacks,
     build_datamodule,
     build_loggers,
-    build_module,
     build_trainer,
 )
-from emotion_lab.run.checkpoint import data_dir_given, rebase_data_paths
 from emotion_lab.run.end import collect_test_metrics, finishing_wandb
 from emotion_lab.run.records import headline_metrics
 from emotion_lab.run.summary import print_summary
@@ -45,16 +47,12 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
     with open_dict(own):
         own.pop("data", None)
     check_config(own)
-    path = Path(cfg.ckpt_path)
-    checkpoint = read_checkpoint(path, "ckpt_path")
-    saved = (checkpoint.get("emotion_lab") or {}).get("config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(
-            f"ckpt_path={str(path)!r}: not an emotion-lab checkpoint (no saved run config)"
-        )
-    run_cfg = OmegaConf.create(saved)
+    stored = read_run_checkpoint(cfg.ckpt_path, "ckpt_path")
+    checkpoint = stored.checkpoint
+    saved = OmegaConf.to_container(stored.config)
+    run_cfg = stored.config
     stored_dir = str((saved.get("paths") or {}).get("data_dir") or "")
-    given = data_dir_given(_task_overrides())
+    given = data_dir_given(task_overrides())
     data = rebase_data_paths(saved.get("data"), stored_dir, str(cfg.paths.data_dir), given)
     run_cfg.data = data
     # ckpt_path: the evaluated file, for ${ckpt_path} in callbacks/evaluate.yaml (report.md)
@@ -76,19 +74,16 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
     return run_cfg, checkpoint
 
 
-def _task_overrides() -> list[str]:
-    """This command's overrides, where Hydra ran it (not for configs composed in code)."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     run_cfg, checkpoint = load_run_config(cfg)
-    trained_classes = tuple(checkpoint["emotion_lab"]["classes"])
+    trained_classes = tuple(checkpoint[STORED_KEY]["classes"])
     datamodule = build_datamodule(
         run_cfg, classes=trained_classes, what=f"ckpt_path={cfg.ckpt_path}"
     )
-    module = build_module(run_cfg, datamodule)
+    module = build_classifier(
+        EmotionClassifier, run_cfg, trained_classes, datamodule.class_counts(), for_weights=True
+    )
     module.load_state_dict(checkpoint["state_dict"])
     callbacks = build_callbacks(run_cfg)
     loggers = build_loggers(run_cfg, evaluated=(str(cfg.ckpt_path), checkpoint))

@@ -10,17 +10,15 @@ names the key. Keys a config does not have are skipped (``evaluate`` has no opti
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from emotion_lab.dotted import lookup
-from emotion_lab.errors import ConfigError, UserError
+from emotion_lab.errors import ConfigError
 
 _MISSING = object()
 
@@ -93,7 +91,59 @@ class BatchLimit:
             Number(self.key, low=0.0, high=1.0, low_open=True).check(value)
 
 
-Rule = Number | Choice | BatchLimit
+@dataclass(frozen=True)
+class Seeds:
+    """``repeat.seeds``: a count >= 1, a list of distinct seeds, or null (no repeats)."""
+
+    key: str = "repeat.seeds"
+
+    def check(self, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, list | tuple | ListConfig):
+            seeds = list(value)
+            ints = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            if not seeds or not ints or len(set(seeds)) != len(seeds):
+                raise ConfigError(f"{self.key} must be distinct seeds, got {seeds}")
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{self.key} must be a count >= 1 or a list of seeds, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Folds:
+    """``cv.folds``: null (one ordinary run) or a count >= 2."""
+
+    key: str = "cv.folds"
+
+    def check(self, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ConfigError(
+                f"{self.key}={value!r}: must be >= 2 (or null for no cross-validation)"
+            )
+
+
+AGGREGATES = ("mean", "median", "worst")
+"""How the runs of a repeat or cross-validation become one value (``objective.aggregate``)."""
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A word among ``options``, said as ``<key> must be one of a, b, got 'x'``."""
+
+    key: str
+    options: tuple[str, ...]
+
+    def check(self, value: Any) -> None:
+        if value not in self.options:
+            raise ConfigError(f"{self.key} must be one of {', '.join(self.options)}, got {value!r}")
+
+
+Rule = Number | Choice | BatchLimit | Seeds | Folds | OneOf
 
 RULES: tuple[Rule, ...] = (
     Number("seed", integer=True),
@@ -126,9 +176,11 @@ RULES: tuple[Rule, ...] = (
     Choice("scheduler.interval", ("epoch", "step")),
     Number("scheduler.scheduler.warmup_fraction", low=0, high=1, high_open=True),
     Number("scheduler.scheduler.min_lr_ratio", low=0, high=1),
-    Number("cv.folds", integer=True, low=2, nullable=True),
+    Folds(),
+    Seeds(),
+    OneOf("objective.aggregate", AGGREGATES),
     Number("callbacks.early_stopping.patience", integer=True, low=1, nullable=True),
-    Choice("objective.direction", ("maximize", "minimize")),
+    Choice("objective.direction", DIRECTIONS),
 )
 
 
@@ -192,27 +244,3 @@ def check_value(key: str, value: Any) -> None:
     for rule in RULES:
         if rule.key == key:
             rule.check(value)
-
-
-@contextmanager
-def config_section(section: str) -> Iterator[None]:
-    """Name the config key of an argument that a constructor built from ``section`` refused.
-
-    Models, losses and initializers raise user errors naming their parameter
-    (``margin=-1.0: must be >= 0``); built from ``cfg.loss`` it becomes ``loss.margin=-1.0: ...``.
-    Hydra wraps what a ``_target_`` raises, so the wrapped cause is looked at too.
-    """
-    try:
-        yield
-    except Exception as exc:
-        cause = instantiation_cause(exc)
-        if isinstance(cause, UserError) and cause.parameter is not None:
-            raise cause.under(section) from exc
-        raise
-
-
-def instantiation_cause(exc: BaseException) -> BaseException:
-    """What a ``_target_`` raised, under the ``InstantiationException`` Hydra wraps it in."""
-    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    return exc

@@ -1,26 +1,27 @@
-"""OmegaConf resolvers used by the configs; registered once, on import of the entry points."""
+"""The config side of every command: the OmegaConf resolvers (registered once, on import of the
+entry points), composing a config outside `@hydra.main`, the command's overrides, and the group
+listing of `--help`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fnmatch
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from emotion_lab.errors import ConfigError
-
-_DIRECTIONS = {"maximize": "max", "minimize": "min", "max": "max", "min": "min"}
+from emotion_lab.app.checks import check_value
 
 
 def direction_to_mode(direction: str) -> str:
-    """``maximize``/``minimize`` (sweeper vocabulary) → ``max``/``min`` (Lightning vocabulary)."""
-    if direction not in _DIRECTIONS:
-        raise ConfigError(
-            f"objective.direction must be 'maximize' or 'minimize', got {direction!r}"
-        )
-    return _DIRECTIONS[direction]
+    """``maximize``/``minimize`` (sweeper vocabulary) → ``max``/``min`` (Lightning vocabulary);
+    Lightning's own words pass through."""
+    if direction in ("max", "min"):
+        return direction
+    check_value("objective.direction", direction)
+    return "max" if direction == "maximize" else "min"
 
 
 def gpu_else(accelerator: str, on_gpu: Any, otherwise: Any) -> Any:
@@ -38,8 +39,6 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("el.gpu_else"):
         OmegaConf.register_new_resolver("el.gpu_else", gpu_else)
     if not OmegaConf.has_resolver("el.config_groups"):  # the group listing of --help
-        from emotion_lab.app.console import config_groups
-
         OmegaConf.register_new_resolver("el.config_groups", config_groups)
 
 
@@ -60,3 +59,42 @@ def compose_config(
     with open_dict(cfg):
         cfg.paths.output_dir = output_dir or f"outputs/{name}/composed"
     return cfg
+
+
+def task_overrides() -> list[str]:
+    """This command's command-line overrides, where Hydra ran it (none for configs made in
+    code: benchmarks, tests, notebooks)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def config_groups(
+    hidden: Iterable[str] = (),
+    groups: Iterable[str] | None = None,
+    root: str | Path = CONFIG_DIR,
+) -> str:
+    """``group: option, option`` lines for the config groups under ``root`` except Hydra's.
+
+    ``hidden`` holds ``group/option`` glob patterns left out of the listing: partial configs that
+    other files include (``experiment/*_common``) and options meant for another command.
+    ``groups`` limits the listing to the groups a command composes (None: all of them).
+    """
+    base = Path(root)
+    patterns = [str(p) for p in hidden]
+    wanted = None if groups is None else {str(g) for g in groups}
+    lines = []
+    for folder in sorted(p for p in base.rglob("*") if p.is_dir()):
+        group = folder.relative_to(base).as_posix()
+        if group == "hydra" or group.startswith("hydra/"):
+            continue
+        if wanted is not None and group not in wanted:
+            continue
+        options = [
+            f.stem
+            for f in sorted(folder.glob("*.yaml"))
+            if not any(fnmatch.fnmatchcase(f"{group}/{f.stem}", p) for p in patterns)
+        ]
+        if options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)

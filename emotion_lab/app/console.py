@@ -1,22 +1,16 @@
-"""What a run prints: log records on the terminal and the app's ``--help`` listing.
-
-The logging pieces are named by ``conf/hydra/job_logging/emotion_lab.yaml`` (Hydra passes it to
-``logging.config.dictConfig``); the group listing is the ``el.config_groups`` resolver that
-``conf/hydra/help/train.yaml`` calls. Neither needs torch or Lightning, so ``--help`` and the
-logging setup stay fast.
+"""What a run prints on the terminal: the log formatter and filter that
+``conf/hydra/job_logging/emotion_lab.yaml`` names (Hydra passes it to
+``logging.config.dictConfig``). Nothing here needs torch or Lightning, so the logging setup
+stays fast; the ``--help`` group listing is :func:`emotion_lab.app.config.config_groups`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
-from emotion_lab.app.config import CONFIG_DIR
-
-__all__ = ["ConsoleFormatter", "DropMessages", "config_groups"]
+__all__ = ["ConsoleFormatter", "DropMessages"]
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -49,34 +43,3 @@ class DropMessages(logging.Filter):
             return True
         message = record.getMessage()
         return not any(p.search(message) for p in self.patterns)
-
-
-def config_groups(
-    hidden: Iterable[str] = (),
-    groups: Iterable[str] | None = None,
-    root: str | Path = CONFIG_DIR,
-) -> str:
-    """``group: option, option`` lines for the config groups under ``root`` except Hydra's.
-
-    ``hidden`` holds ``group/option`` glob patterns left out of the listing: partial configs that
-    other files include (``experiment/*_common``) and options meant for another command.
-    ``groups`` limits the listing to the groups a command composes (None: all of them).
-    """
-    base = Path(root)
-    patterns = [str(p) for p in hidden]
-    wanted = None if groups is None else {str(g) for g in groups}
-    lines = []
-    for folder in sorted(p for p in base.rglob("*") if p.is_dir()):
-        group = folder.relative_to(base).as_posix()
-        if group == "hydra" or group.startswith("hydra/"):
-            continue
-        if wanted is not None and group not in wanted:
-            continue
-        options = [
-            f.stem
-            for f in sorted(folder.glob("*.yaml"))
-            if not any(fnmatch.fnmatchcase(f"{group}/{f.stem}", p) for p in patterns)
-        ]
-        if options:
-            lines.append(f"{group}: {', '.join(options)}")
-    return "\n".join(lines)

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from emotion_lab.app.checks import instantiation_cause
-from emotion_lab.errors import UserError
+from emotion_lab.errors import UserError, instantiation_cause
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,16 +17,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.utils import get_object
+from omegaconf import DictConfig
 
+from emotion_lab.classifier.build import build_classifier
+from emotion_lab.classifier.checkpoint import read_run_checkpoint
 from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.data.crops import ResizeMode, check_resize
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.decode import decode_image, decode_problem
 from emotion_lab.data.transforms import convert_channels, resize_uint8
-from emotion_lab.errors import CheckpointError
-from emotion_lab.models.checkpoint import load_strict, read_checkpoint
+from emotion_lab.models.checkpoint import load_strict
 
 # Sources that read FER2013's CSV: 48×48 grey at any model size; the datamodule converts them.
 _GREY_SOURCES = (
@@ -122,59 +123,26 @@ class TrainedModel:
         return self.logits(self.preprocess(self.preprocess.load(paths))).softmax(dim=1)
 
 
-def saved_config(checkpoint: dict[str, Any], path: str | Path, key: str) -> DictConfig:
-    """The run config stored in an emotion-lab checkpoint; a foreign checkpoint is one line."""
-    saved = (checkpoint.get("emotion_lab") or {}).get("config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(
-            f"{key}={str(path)!r}: not an emotion-lab checkpoint (no saved run config)"
-        )
-    return OmegaConf.create(saved)
-
-
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", key: str = "ckpt_path"
 ) -> TrainedModel:
     """Rebuild the trained module of an emotion-lab checkpoint, in eval mode.
 
-    No data set is read: the loss is rebuilt with uniform class counts (its weights are not
-    stored and inference does not use them), and pretrained-weight sources in ``model`` are
-    switched off, since the checkpoint's weights replace them anyway.
+    No data set is read: the module is built to receive the checkpoint's weights (see
+    :func:`~emotion_lab.classifier.build.build_classifier`).
     """
-    checkpoint = read_checkpoint(path, key)
-    cfg = saved_config(checkpoint, path, key)
-    classes = tuple(str(c) for c in checkpoint["emotion_lab"].get("classes") or ())
-    if not classes:
-        raise CheckpointError(f"{key}={str(path)!r}: the checkpoint names no classes")
-    module = build_inference_module(cfg, classes)
-    load_strict(module, checkpoint["state_dict"], f"{key}={str(path)!r}")
+    stored = read_run_checkpoint(path, key)
+    module = build_inference_module(stored.config, stored.classes)
+    load_strict(module, stored.checkpoint["state_dict"], f"{key}={str(path)!r}")
     module.eval().to(map_location)
-    return TrainedModel(module, classes, Preprocess.from_config(cfg), cfg)
+    return TrainedModel(
+        module, stored.classes, Preprocess.from_config(stored.config), stored.config
+    )
 
 
 def build_inference_module(cfg: DictConfig, classes: tuple[str, ...]) -> EmotionClassifier:
     """An untrained :class:`EmotionClassifier` of ``cfg``'s architecture, ready for its weights."""
-    model_cfg = cfg.model.copy()
-    with open_dict(model_cfg):
-        for source in ("pretrained", "checkpoint_path"):
-            if model_cfg.get(source):
-                model_cfg[source] = None if source == "checkpoint_path" else False
-    model = instantiate(model_cfg, num_classes=len(classes))
-    loss = instantiate(
-        cfg.loss,
-        num_classes=len(classes),
-        feat_dim=model.embedding_dim,
-        class_counts=[1] * len(classes),
-    )
-    performance = cfg.get("performance") or {}
-    return EmotionClassifier(
-        model=model,
-        loss=loss,
-        optimizer=instantiate(cfg.optimizer),
-        classes=classes,
-        run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
-        channels_last=bool(performance.get("channels_last", True)),
-    )
+    return build_classifier(EmotionClassifier, cfg, classes, for_weights=True)
 
 
 def _source_is_grey(source: Any) -> bool:

@@ -20,9 +20,12 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from emotion_lab.classifier.build import build_classifier
+from emotion_lab.classifier.checkpoint import STORED_KEY, read_run_checkpoint, stored_entry
 from emotion_lab.errors import ConfigError
 from emotion_lab.losses import EmotionLoss
 from emotion_lab.metrics.outputs import TestOutputs
+from emotion_lab.models.checkpoint import load_strict
 
 OptimizerFactory = Callable[..., Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -221,9 +224,10 @@ class EmotionClassifier(pl.LightningModule):
         (``emotion_lab.load_checkpoint`` also returns the classes and the preprocessing).
         Lightning's other arguments (``hparams_file``, ``strict``) do not apply and are ignored.
         """
-        from emotion_lab.classifier.inference import load_checkpoint
-
-        return load_checkpoint(checkpoint_path, map_location=map_location or "cpu").model
+        stored = read_run_checkpoint(checkpoint_path)
+        module = build_classifier(cls, stored.config, stored.classes, for_weights=True)
+        load_strict(module, stored.checkpoint["state_dict"], f"ckpt_path={str(checkpoint_path)!r}")
+        return module.eval().to(map_location or "cpu")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["emotion_lab"] = {"config": self.run_config, "classes": list(self.classes)}
+        checkpoint[STORED_KEY] = stored_entry(self.run_config, self.classes)

@@ -15,13 +15,14 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from emotion_lab.app.checks import check_pretrained_init, config_section
+from emotion_lab.app.checks import check_pretrained_init
+from emotion_lab.app.config import task_overrides
+from emotion_lab.classifier.build import build_classifier
+from emotion_lab.classifier.checkpoint import checkpoint_config
 from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.data.class_match import match_classes
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
-from emotion_lab.models import apply_initializer
-from emotion_lab.run.checkpoint import checkpoint_config
 from emotion_lab.run import wandb_run
 
 log = logging.getLogger(__name__)
@@ -61,35 +62,13 @@ def build_datamodule(
 
 
 def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClassifier:
+    """The module to train: :func:`build_classifier` with the data set's classes and counts."""
     check_pretrained_init(cfg)
-    with config_section("model"):
-        model = instantiate(cfg.model, num_classes=datamodule.num_classes)
-    with config_section("init"):
-        apply_initializer(model, cfg.init.name)
-    with config_section("loss"):
-        loss = instantiate(
-            cfg.loss,
-            num_classes=datamodule.num_classes,
-            feat_dim=model.embedding_dim,
-            class_counts=datamodule.class_counts(),
-        )
-    performance = cfg.get("performance") or {}
-    compile_model = bool(performance.get("compile", False))
-    if compile_model and cfg.model.get("truncate", False):
-        raise ConfigError(
-            "performance.compile=true needs model.truncate=false: the truncated backbone ends "
-            "its forward with an exception, which torch.compile cannot trace"
-        )
-    return EmotionClassifier(
-        channels_last=bool(performance.get("channels_last", True)),
-        compile_model=compile_model,
-        model=model,
-        loss=loss,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler.scheduler) if cfg.scheduler.scheduler else None,
-        scheduler_interval=cfg.scheduler.interval,
-        scheduler_monitor=cfg.scheduler.monitor,
-        classes=datamodule.classes,
+    return build_classifier(
+        EmotionClassifier,
+        cfg,
+        datamodule.classes,
+        datamodule.class_counts(),
         run_config=checkpoint_config(cfg),
     )
 
@@ -130,7 +109,7 @@ def build_wandb_logger(
     kwargs: dict[str, Any] = {
         "group": run_group(cfg),
         "tags": wandb_run.run_tags(cfg, logger_cfg.get("tags") or []),
-        "name": logger_cfg.get("name") or wandb_run.run_name(cfg, _task_overrides()),
+        "name": logger_cfg.get("name") or wandb_run.run_name(cfg, task_overrides()),
     }
     notes = [str(cfg.notes)] if cfg.get("notes") else []
     if logger_cfg.get("log_model") and logger_cfg.get("offline"):
@@ -165,11 +144,6 @@ def build_wandb_logger(
     if link and rank_zero_only.rank == 0:
         experiment.summary.update({f"evaluated/{k}": v for k, v in link.items()})
     return logger
-
-
-def _task_overrides() -> list[str]:
-    """This job's command-line overrides, where Hydra ran it (none for configs made in code)."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:

@@ -9,7 +9,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from emotion_lab.models.checkpoint import read_checkpoint
+from emotion_lab.classifier.checkpoint import stored_classes
+from emotion_lab.classifier.module import EmotionClassifier
+from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.run.builders import (
     build_callbacks,
     build_datamodule,
@@ -18,7 +20,8 @@ from emotion_lab.run.builders import (
     build_trainer,
 )
 from emotion_lab.run.end import collect_test_metrics, finishing_wandb, wandb_run_dir
-from emotion_lab.run.summary import print_summary, summary_rows
+from emotion_lab.run.records import headline_metrics
+from emotion_lab.run.summary import print_summary
 
 
 @dataclass
@@ -42,7 +45,7 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     pl.seed_everything(cfg.seed, workers=True)
     resume = cfg.get("ckpt_path")
     datamodule = build_datamodule(
-        cfg, classes=checkpoint_classes(resume) if resume else None, allow_subset=False
+        cfg, classes=stored_classes(resume) if resume else None, allow_subset=False
     )
     module = build_module(cfg, datamodule)
     callbacks = build_callbacks(cfg)
@@ -69,9 +72,33 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     return result
 
 
-def checkpoint_classes(path: str) -> tuple[str, ...] | None:
-    """The class list a checkpoint was trained on; None for one that does not record it
-    (Lightning's own checkpoints), which Lightning then checks by shape alone."""
-    stored = read_checkpoint(path, "ckpt_path").get("emotion_lab") or {}
-    classes = stored.get("classes") if isinstance(stored, dict) else None
-    return tuple(str(c) for c in classes) if isinstance(classes, list | tuple) else None
+def summary_rows(
+    cfg: DictConfig, datamodule: EmotionDataModule, module: EmotionClassifier, result: RunResult
+) -> dict[str, object]:
+    sizes = " / ".join(f"{len(datamodule.splits[s])} {s}" for s in ("train", "val", "test"))
+    loss = f"beta={cfg.loss.beta}"
+    if cfg.loss.get("use_centers"):
+        loss += f", margin={cfg.loss.margin}, lambda={cfg.loss.lambda_}"
+    rows: dict[str, object] = {
+        "data set": f"{datamodule.name} ({sizes})",
+        "model": f"{cfg.model.name} ({sum(p.numel() for p in module.model.parameters()):,} params)",
+        "loss": loss,
+    }
+    info = datamodule.describe()
+    if "split" in info:
+        digest = f" (digest {info['split_digest']})" if info.get("split_digest") else ""
+        rows["splits"] = f"{info['split']}{digest}"
+    if info.get("ids"):
+        rows["label ids"] = ", ".join(f"{k} → {v}" for k, v in info["ids"].items())
+    if info.get("left_out"):
+        rows["left out"] = ", ".join(f"{n} {why}" for why, n in info["left_out"].items())
+    if datamodule.skipped:
+        rows["skipped samples"] = ", ".join(f"{n} {s}" for s, n in datamodule.skipped.items())
+    rows |= {
+        "epochs": result.epochs,
+        f"best {cfg.objective.metric}": result.objective,
+    }
+    rows |= headline_metrics(result.test_metrics)
+    rows["run folder"] = cfg.paths.output_dir
+    rows["W&B run"] = result.wandb_dir or "off"
+    return rows

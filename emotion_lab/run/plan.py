@@ -21,15 +21,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from emotion_lab import files
+from emotion_lab.app.checks import check_value
 from emotion_lab.app.config import direction_to_mode
 from emotion_lab.comparison.stats import t_interval
-from emotion_lab.errors import ConfigError
 from emotion_lab.run.builders import run_group
 from emotion_lab.run.fit import RunResult, fit_and_test
 from emotion_lab.run.records import CONFIG_FILE, write_run_record, write_sub_run_config
 from emotion_lab.run.summary import print_summary
-
-AGGREGATES = ("mean", "median", "worst")
 
 
 @dataclass(frozen=True)
@@ -48,23 +46,18 @@ class PlannedRun:
 def repeat_seeds(cfg: DictConfig) -> list[int] | None:
     """The seeds of ``repeat.seeds``: K → ``seed, seed+1, …``; a list as given; null → None."""
     spec = OmegaConf.select(cfg, "repeat.seeds")
+    check_value("repeat.seeds", spec)
     if spec is None:
         return None
     if isinstance(spec, ListConfig | list | tuple):
-        seeds = [int(s) for s in spec]
-        if not seeds or len(set(seeds)) != len(seeds):
-            raise ConfigError(f"repeat.seeds must be distinct seeds, got {list(spec)}")
-        return seeds
-    if isinstance(spec, bool) or not isinstance(spec, int) or spec < 1:
-        raise ConfigError(f"repeat.seeds must be a count >= 1 or a list of seeds, got {spec!r}")
+        return [int(s) for s in spec]
     return [int(cfg.seed) + i for i in range(spec)]
 
 
 def plan_runs(cfg: DictConfig) -> list[PlannedRun]:
     """Folds × seeds, folds outermost; a plain config gives one run with ``cfg.seed``."""
     folds = OmegaConf.select(cfg, "cv.folds")
-    if folds is not None and int(folds) < 2:
-        raise ConfigError(f"cv.folds must be >= 2 (or null for no cross-validation), got {folds}")
+    check_value("cv.folds", folds)
     seeds = repeat_seeds(cfg) or [int(cfg.seed)]
     fold_ids: Sequence[int | None] = [None] if folds is None else range(int(folds))
     return [PlannedRun(fold, seed) for fold in fold_ids for seed in seeds]
@@ -130,10 +123,7 @@ def fold_config(cfg: DictConfig, fold: int, folds: int, group: str) -> DictConfi
 def aggregate_objective(values: Sequence[float], how: str, direction: str) -> float:
     """One value from a plan's objectives: mean, median, or the worst in ``direction``."""
     finite = [v for v in values if math.isfinite(v)]
-    if how not in AGGREGATES:
-        raise ConfigError(
-            f"objective.aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}"
-        )
+    check_value("objective.aggregate", how)
     if len(finite) < len(values) or not finite:
         return math.nan  # a diverged seed makes the whole setting suspect
     if how == "mean":

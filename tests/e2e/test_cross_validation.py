@@ -81,5 +81,5 @@ def test_cross_validate_runs_every_fold_and_reports_mean_and_std(
 
 def test_one_fold_is_refused(tmp_path: Path) -> None:
     cfg = compose_config("train", [*SMOKE, "cv.folds=1"], output_dir=str(tmp_path))
-    with pytest.raises(ValueError, match="cv.folds must be >= 2"):
+    with pytest.raises(ValueError, match="cv.folds=1: must be >= 2"):
         execute(cfg)

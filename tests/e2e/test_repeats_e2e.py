@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.e2e.app_cli import run_module
 from tests.fixtures_sweep.runner import REPO, explain, leaderboard, sweep_env
 
 pytestmark = pytest.mark.slow
@@ -27,21 +27,16 @@ def _multirun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[st
     env = sweep_env()
     env.setdefault("WANDB_MODE", "offline")
     env.setdefault("WANDB_SILENT", "true")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emotion_lab.train",
-            "-m",
-            *SMALL,
-            f"paths.data_dir={tmp_path / 'data'}",
-            *overrides,
-        ],
+    return run_module(
+        "emotion_lab.train",
+        "-m",
+        *SMALL,
+        f"paths.data_dir={tmp_path / 'data'}",
+        *overrides,
         cwd=REPO,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=900,
+        check=False,
     )
 
 

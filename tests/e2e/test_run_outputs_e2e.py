@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.app_cli import run_module
 
 pytestmark = pytest.mark.slow
 
@@ -21,22 +21,15 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     env.pop("WANDB_SILENT", None)  # the console as a user sees it (W&B kept quiet by our config)
     env.pop("WANDB_QUIET", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emotion_lab.train",
-            "experiment=smoke",
-            f"paths.data_dir={work / 'data'}",
-            f"hydra.run.dir={run_dir}",
-        ],
+    result = run_module(
+        "emotion_lab.train",
+        "experiment=smoke",
+        f"paths.data_dir={work / 'data'}",
+        f"hydra.run.dir={run_dir}",
         cwd=work,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return run_dir, result.stdout + result.stderr
 
 

@@ -13,13 +13,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from emotion_lab.app.config import compose_config
+from emotion_lab.classifier.checkpoint import stored_classes as checkpoint_classes
 from emotion_lab.data.class_match import label_map, match_classes
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.folders import ImageFolders
 from emotion_lab.errors import ConfigError
 from emotion_lab.evaluate import load_run_config
 from emotion_lab.run.builders import build_datamodule
-from emotion_lab.run.fit import checkpoint_classes
 from tests.unit.test_predict import CLASSES, _write_checkpoint
 
 

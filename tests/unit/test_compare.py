@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from emotion_lab.callbacks.analysis import per_class_report, per_class_section
+from emotion_lab import compare as compare_command
 from emotion_lab.comparison import table as compare
 from emotion_lab.comparison.stats import t_interval
 from emotion_lab.run.records import RunFolderError, discover_runs, write_run_record
@@ -169,7 +170,7 @@ def test_the_command_line_prints_one_line_on_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        compare.main([str(tmp_path / "missing"), "--wandb", "disabled"])
+        compare_command.main([str(tmp_path / "missing"), "--wandb", "disabled"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "missing: no such folder" in err

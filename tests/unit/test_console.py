@@ -10,8 +10,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from torch import nn
 
-from emotion_lab.app.config import CONFIG_DIR
-from emotion_lab.app.console import ConsoleFormatter, DropMessages, config_groups
+from emotion_lab.app.config import CONFIG_DIR, config_groups
+from emotion_lab.app.console import ConsoleFormatter, DropMessages
 from emotion_lab.callbacks.model_summary import summary_line
 
 

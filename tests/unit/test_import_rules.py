@@ -261,7 +261,7 @@ def test_the_scan_reads_the_tree() -> None:
         ("emotion_lab.run.builders", "emotion_lab.classifier.module"),
         # ``from emotion_lab import files`` names the module, not the package
         ("emotion_lab.data.formats.cache", "emotion_lab.files"),
-        (f"{PLUGIN}._naming", "emotion_lab.files"),
+        (f"{PLUGIN}.contract", f"{PLUGIN}._storage"),
         ("emotion_lab.sweep.trial_link", f"{PLUGIN}.contract"),
     } <= edges
     assert len({i.source for i in FOUND}) > 100

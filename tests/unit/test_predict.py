@@ -20,6 +20,7 @@ from PIL import Image
 
 import emotion_lab
 from emotion_lab.app.config import compose_config
+from emotion_lab.classifier.checkpoint import checkpoint_config
 from emotion_lab.classifier.inference import Preprocess, build_inference_module, load_checkpoint
 from emotion_lab.classifier.module import EmotionClassifier
 from emotion_lab.data.datamodule import EmotionDataModule
@@ -27,7 +28,6 @@ from emotion_lab.data.errors import DataError
 from emotion_lab.errors import CheckpointError, ConfigError, MissingFileError
 from emotion_lab.export import export
 from emotion_lab.predict import input_files, predict, write_csv
-from emotion_lab.run.checkpoint import checkpoint_config
 from tests.unit.test_datamodule import ArraySource
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

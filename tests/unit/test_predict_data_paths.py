@@ -11,8 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from emotion_lab.app.config import compose_config
+from emotion_lab.classifier.checkpoint import checkpoint_config, data_dir_given, rebase_data_paths
 from emotion_lab.evaluate import load_run_config
-from emotion_lab.run.checkpoint import checkpoint_config, data_dir_given, rebase_data_paths
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,7 @@ def test_folds_times_seeds_with_folds_outermost(tmp_path: Path) -> None:
     runs = plan_runs(_cfg(tmp_path, "cv.folds=2", "repeat.seeds=[3,4]"))
     assert runs == [PlannedRun(0, 3), PlannedRun(0, 4), PlannedRun(1, 3), PlannedRun(1, 4)]
     assert plan_runs(_cfg(tmp_path, "seed=11")) == [PlannedRun(None, 11)]
-    with pytest.raises(ValueError, match="cv.folds must be >= 2"):
+    with pytest.raises(ValueError, match=r"cv.folds=1: must be >= 2"):
         plan_runs(_cfg(tmp_path, "cv.folds=1"))
 
 

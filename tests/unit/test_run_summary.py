@@ -5,8 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from emotion_lab.app.config import compose_config
-from emotion_lab.run.fit import RunResult
-from emotion_lab.run.summary import summary_rows
+from emotion_lab.run.fit import RunResult, summary_rows
 
 
 def _datamodule(skipped: dict[str, int], info: dict | None = None) -> SimpleNamespace:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+
+from emotion_lab.bench import sweep as bench_module
 from emotion_lab.bench.sweep import (
     PrunedStudy,
     PruningBench,
@@ -15,8 +17,6 @@ from emotion_lab.bench.sweep import (
     _seed_spread,
     run_pruning_bench,
 )
-
-from emotion_lab.bench import sweep as bench as bench_module
 
 
 def _study(pruner: str, epochs: int, best: float, std: float) -> PrunedStudy:

@@ -20,10 +20,8 @@ from pathlib import Path
 from emotion_lab.data.errors import DataError, DatasetNotFoundError
 from emotion_lab.data.formats.base import ImageSet, Split
 from emotion_lab.data.formats.cache import (
-    CACHE_DIRNAME,
     SPLITS,
     BadSamples,
-    cache_location,
     check_split,
     digest,
     file_fingerprint,
@@ -107,25 +105,14 @@ class AnnotationFile(CachedSplits):
         self._aliases = {k.casefold(): v for k, v in (class_aliases or {}).items()}
         self._memo: tuple[str, _Parsed] | None = None
         self._require_file()
-        if classes is not None:
-            self.classes: tuple[str, ...] = tuple(classes)
-            if not self.classes or len(set(self.classes)) != len(self.classes):
-                raise ConfigError(f"classes must be non-empty and unique; got {list(self.classes)}")
-        else:
-            self.classes = self._infer_classes()
+        self.classes = self._classes(classes)
         unknown = sorted({v for v in self._ids.values() if v not in self.classes})
         if unknown:
             raise ConfigError(
                 f"data.source.ids maps onto unknown class(es) {', '.join(unknown)} "
                 f"(classes: {', '.join(self.classes)})"
             )
-        self._cache_dir, self._prefix = cache_location(
-            self.path,
-            self.path.parent / CACHE_DIRNAME,
-            None if cache_dir is None else Path(cache_dir),
-        )
-        if cache_dir is None:
-            self._prefix = f"{self.path.name}-"
+        self._place_cache(self.path, cache_dir, prefix=f"{self.path.name}-")
         self._settings = digest(
             "annotations",
             str(self.root.resolve()),

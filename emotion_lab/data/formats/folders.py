@@ -181,6 +181,31 @@ class CachedSplits:
     _prefix: str
     _settings: str
 
+    def _classes(self, classes: Sequence[str] | None) -> tuple[str, ...]:
+        """The given class list, checked (non-empty, unique), or the one the source infers."""
+        if classes is None:
+            return self._infer_classes()
+        given = tuple(classes)
+        if not given or len(set(given)) != len(given):
+            raise ConfigError(f"classes must be non-empty and unique; got {list(given)}")
+        return given
+
+    def _infer_classes(self) -> tuple[str, ...]:
+        raise ConfigError(f"{type(self).__name__} needs its class list")
+
+    def _place_cache(
+        self, source: Path, cache_dir: str | Path | None, prefix: str | None = None
+    ) -> None:
+        """Cache files go beside ``source`` (in its folder's hidden cache folder, or its own
+        when ``source`` is a folder) or in a shared ``cache_dir``; ``prefix`` names them
+        beside the source (a shared folder always gets a per-source prefix)."""
+        folder = source if source.is_dir() else source.parent
+        self._cache_dir, self._prefix = cache_location(
+            source, folder / CACHE_DIRNAME, None if cache_dir is None else Path(cache_dir)
+        )
+        if cache_dir is None and prefix is not None:
+            self._prefix = prefix
+
     def _decode_cached(
         self,
         split: Split,
@@ -258,15 +283,8 @@ class ImageFolders(CachedSplits):
                 f"no split folders (train/val/test or their aliases) in {self.root}{_hint(hint)}"
             )
         self._given = classes is not None
-        if classes is not None:
-            self.classes: tuple[str, ...] = tuple(classes)
-            if not self.classes or len(set(self.classes)) != len(self.classes):
-                raise ConfigError(f"classes must be non-empty and unique; got {list(self.classes)}")
-        else:
-            self.classes = self._infer_classes()
-        self._cache_dir, self._prefix = cache_location(
-            self.root, self.root / CACHE_DIRNAME, None if cache_dir is None else Path(cache_dir)
-        )
+        self.classes = self._classes(classes)
+        self._place_cache(self.root, cache_dir)
         self._settings = digest(
             "folders",
             *(() if self.resize == "stretch" else (self.resize,)),

@@ -36,7 +36,6 @@ from emotion_lab.data.formats.cache import (
     CACHE_DIRNAME,
     SPLITS,
     BadSamples,
-    cache_location,
     check_split,
     digest,
     file_fingerprint,
@@ -185,11 +184,7 @@ class OfficialRelease(CachedSplits):
         if unknown:
             raise ConfigError(f"{self.name}: id table names unknown class(es) {unknown}")
         self.release = locate_release(self.root, self.markers, self.hint.format(dir=self.root))
-        self._cache_dir, self._prefix = cache_location(
-            self.release,
-            self.release / CACHE_DIRNAME,
-            None if cache_dir is None else Path(cache_dir),
-        )
+        self._place_cache(self.release, cache_dir)
         self._prefix += f"{self.name}-"
         self._memo: tuple[str, _Listing] | None = None
 
