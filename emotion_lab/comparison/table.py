@@ -378,6 +378,20 @@ def plot_umaps(groups: Sequence[Group], chosen: Sequence[str], path: Path) -> Pa
     return save_figure(compare_plots.plot_umaps_side_by_side(panels, names), path)
 
 
+def wandb_group(comparison: Comparison, out_dir: Path) -> str | None:
+    """The W&B group of the runs compared, so that the table sits beside them: the one group
+    their configs name, else the group a multirun's jobs get (``<task>-<multirun folder>``)."""
+    runs = [r for g in comparison.groups for r in g.runs]
+    named = {OmegaConf.select(r.config, "logger.wandb.group", default=None) for r in runs}
+    if len(named) == 1 and None not in named:
+        return str(named.pop())
+    folder = out_dir.parent.resolve() if out_dir.name == "compare" else None
+    if folder is not None and all(folder in r.path.resolve().parents for r in runs):
+        task = OmegaConf.select(runs[0].config, "task_name", default=None) or "train"
+        return f"{task}-{folder.name}"
+    return None
+
+
 def log_to_wandb(comparison: Comparison, out_dir: Path, mode: str) -> Path | None:
     """The table (and pictures) as a W&B run of job type ``compare``; offline by default."""
     if mode == "disabled":
@@ -389,6 +403,7 @@ def log_to_wandb(comparison: Comparison, out_dir: Path, mode: str) -> Path | Non
     run = wandb.init(
         project=str(project or "emotion-lab"),
         job_type="compare",
+        group=wandb_group(comparison, out_dir),
         mode=mode,  # type: ignore[arg-type]
         dir=str(out_dir),
         name=f"compare-{out_dir.parent.name if out_dir.name == 'compare' else out_dir.name}",

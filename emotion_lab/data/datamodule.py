@@ -37,6 +37,7 @@ from emotion_lab.data.class_match import label_map
 from emotion_lab.data.crops import check_margin, check_resize
 from emotion_lab.data.errors import DataError
 from emotion_lab.data.formats.base import DataSource, ImageSet
+from emotion_lab.data.formats.decode import DEFAULT_MAX_PIXELS, check_max_pixels
 from emotion_lab.data.samplers import ContiguousShardSampler, per_rank_length
 from emotion_lab.data.transforms import BatchAugment
 from emotion_lab.data.variants import model_array
@@ -190,6 +191,8 @@ class EmotionDataModule(pl.LightningDataModule):
         val_from: Sequence[str] | None = None,
         resize: str = "stretch",
         crop: Mapping[str, Any] | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -245,6 +248,8 @@ class EmotionDataModule(pl.LightningDataModule):
                 allow_overlap=allow_overlap,
                 resize=check_resize(resize),
                 margin=_crop_margin(crop),
+                max_pixels=check_max_pixels(max_pixels),
+                allow_outside_root=bool(allow_outside_root),
             )
         )
         self.name = name

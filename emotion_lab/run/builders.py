@@ -122,6 +122,8 @@ def build_wandb_logger(
         link = wandb_run.evaluation_link(evaluated[0], trained)
         if not logger_cfg.get("name"):
             kwargs["name"] = f"eval-{(trained or {}).get('name') or Path(evaluated[0]).stem}"
+        if (trained or {}).get("group") and not logger_cfg.get("group"):
+            kwargs["group"] = trained["group"]  # beside the runs it evaluates
         notes.append(
             f"Evaluates {link['checkpoint']}"
             + (f" of W&B run {link['wandb_run']}" if trained else "")

@@ -22,12 +22,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from emotion_lab import files
 from emotion_lab.app.checks import check_value
-from emotion_lab.app.config import direction_to_mode
+from emotion_lab.app.config import direction_to_mode, task_overrides
 from emotion_lab.comparison.stats import t_interval
 from emotion_lab.run.builders import run_group
 from emotion_lab.run.fit import RunResult, fit_and_test
 from emotion_lab.run.records import CONFIG_FILE, write_run_record, write_sub_run_config
 from emotion_lab.run.summary import print_summary
+from emotion_lab.run.wandb_run import run_name
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ def run_config(
                     if value.startswith(parent_dir) and not value.startswith(output_dir):
                         item[key] = output_dir + value[len(parent_dir) :]
         if (sub.get("logger") or {}).get("wandb") is not None:
-            base = cfg.logger.wandb.get("name") or group
             sub.logger.wandb.group = group
-            sub.logger.wandb.name = f"{base}-{run.suffix if repeats else f'fold{run.fold}'}"
+            given = cfg.logger.wandb.get("name")
+            sub.logger.wandb.name = (
+                f"{given}-{run.suffix}" if given else run_name(sub, task_overrides(), fold=run.fold)
+            )
     return sub
 
 

@@ -1,7 +1,8 @@
 """Who a W&B run is: its name, tags and notes, the run it resumes, and the run it evaluates.
 
-A name says what differs (``vire_cnn-beta0.1-lr2e-3-s42``, ``trial-7`` in a sweep) so that a
-project page of many runs can be read without opening each. The W&B id of a training run is kept
+A name says what differs and which seed (``vire_cnn-beta0.1-lr2e-3-s42``, ``trial-7-s42`` in a
+sweep, ``…-fold2-s42`` in cross-validation) so that a project page of many runs, seed repeats
+included, can be read without opening each. The W&B id of a training run is kept
 in its checkpoints (key ``wandb_run``), so ``ckpt_path=.../last.ckpt`` resumes the same W&B run
 from any folder and ``evaluate`` can name the run whose checkpoint it tested.
 """
@@ -36,7 +37,7 @@ SHORT_KEYS = {
 
 NOT_IN_NAME = (
     "hydra", "paths", "logger", "callbacks", "trainer", "ckpt_path", "tags", "notes", "trial",
-    "seed", "model", "task_name", "extras", "debug", "test",
+    "seed", "model", "task_name", "extras", "debug", "test", "repeat", "cv",
 )  # fmt: skip
 """Override roots that do not say what a run is (where it writes, how it logs, how it runs)."""
 
@@ -52,13 +53,17 @@ def _token(override: str) -> str | None:
     return f"{SHORT_KEYS.get(key, key.split('.')[-1])}{value}"
 
 
-def run_name(cfg: DictConfig, overrides: Iterable[str]) -> str:
-    """``trial-<n>`` in a sweep, else ``<model>-<what the overrides change>-s<seed>``."""
+def run_name(cfg: DictConfig, overrides: Iterable[str], fold: int | None = None) -> str:
+    """``trial-<n>-s<seed>`` in a sweep, else ``<model>-<what the overrides change>-s<seed>``;
+    ``fold`` adds ``fold<k>`` before the seed (cross-validation)."""
     trial = cfg.get("trial") or {}
     if trial.get("number") is not None:
-        return f"trial-{trial['number']}"
-    parts = [str(cfg.model.name)] if cfg.get("model") is not None else []
-    parts += [t for t in map(_token, overrides) if t]
+        parts = [f"trial-{trial['number']}"]
+    else:
+        parts = [str(cfg.model.name)] if cfg.get("model") is not None else []
+        parts += [t for t in map(_token, overrides) if t]
+    if fold is not None:
+        parts.append(f"fold{fold}")
     if cfg.get("seed") is not None:
         parts.append(f"s{cfg.seed}")
     return "-".join(parts)[:MAX_NAME_LENGTH] or str(cfg.get("task_name") or "run")

@@ -55,7 +55,10 @@ def test_fold_config_gives_each_fold_its_folder_and_one_wandb_group(tmp_path: Pa
     assert fold.paths.output_dir == str(tmp_path / "fold_1")
     assert fold.callbacks.model_checkpoint.dirpath == str(tmp_path / "fold_1" / "checkpoints")
     assert fold.logger.wandb.save_dir == str(tmp_path / "fold_1")
-    assert (fold.logger.wandb.group, fold.logger.wandb.name) == ("g", "g-fold1")
+    assert (fold.logger.wandb.group, fold.logger.wandb.name) == (
+        "g",
+        f"{fold.model.name}-fold1-s{fold.seed}",
+    )
 
 
 def test_cross_validate_runs_every_fold_and_reports_mean_and_std(

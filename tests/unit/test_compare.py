@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from emotion_lab.callbacks.analysis import per_class_report, per_class_section
 from emotion_lab import compare as compare_command
+from emotion_lab.callbacks.analysis import per_class_report, per_class_section
 from emotion_lab.comparison import table as compare
 from emotion_lab.comparison.stats import t_interval
 from emotion_lab.run.records import RunFolderError, discover_runs, write_run_record
@@ -91,6 +91,15 @@ def test_the_table_of_known_runs(beta_runs: Path, tmp_path: Path) -> None:
     markdown = (out / "compare.md").read_text()
     assert "within noise" in markdown and "paired t (n=3)" in markdown
     assert (out / "compare_forest.png").stat().st_size > 0
+
+
+def test_the_wandb_run_of_a_comparison_joins_the_group_of_its_runs(
+    beta_runs: Path, tmp_path: Path
+) -> None:
+    out = beta_runs / "compare"
+    result = compare.run_compare([beta_runs], by=["loss.beta"], out_dir=out, wandb_mode="disabled")
+    assert compare.wandb_group(result, out) == "train-multirun"  # what its jobs' runs got
+    assert compare.wandb_group(result, tmp_path / "elsewhere") is None
 
 
 def test_groups_default_to_the_overrides_that_differ(beta_runs: Path, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_a_seed_run_gets_its_seed_folder_and_wandb_name_but_keeps_the_split(
     assert sub.paths.output_dir == str(tmp_path / "seed_43")
     assert sub.callbacks.model_checkpoint.dirpath == str(tmp_path / "seed_43" / "checkpoints")
     assert sub.logger.csv.save_dir == str(tmp_path / "seed_43")
-    assert (sub.logger.wandb.group, sub.logger.wandb.name) == ("g", "g-seed43")
+    assert (sub.logger.wandb.group, sub.logger.wandb.name) == ("g", "vire_cnn-s43")
     assert sub.data.split_seed == 5 and sub.repeat.seeds is None and sub.cv.folds is None
 
 
@@ -63,7 +63,7 @@ def test_resplit_draws_the_split_from_the_seed_and_folds_nest_seeds(tmp_path: Pa
     assert sub.data.split_seed == 44
     assert (sub.data.fold, sub.data.num_folds) == (2, 3)
     assert sub.paths.output_dir == str(tmp_path / "fold_2" / "seed_44")
-    assert sub.logger.wandb.name == "g-fold2-seed44"
+    assert sub.logger.wandb.name == "vire_cnn-fold2-s44"
 
 
 def test_the_returned_value_aggregates_the_runs_in_the_objective_direction() -> None:

@@ -28,9 +28,21 @@ def test_the_name_says_what_the_overrides_change(tmp_path: Path) -> None:
     assert run_name(_cfg(tmp_path), []) == "vire_cnn-s42"
 
 
-def test_a_sweep_trial_is_named_by_its_number(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, "trial.number=7", "loss.beta=0.3")
-    assert run_name(cfg, ["loss.beta=0.3"]) == "trial-7"
+def test_a_sweep_trial_is_named_by_its_number_and_seed(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "trial.number=7", "loss.beta=0.3", "seed=43")
+    assert run_name(cfg, ["loss.beta=0.3"]) == "trial-7-s43"
+
+
+def test_seed_repeats_of_two_settings_get_distinct_names(tmp_path: Path) -> None:
+    """``loss.beta=0,1.0 repeat.seeds=3``: each job's runs say their β and seed."""
+    names = {
+        run_name(_cfg(tmp_path, f"seed={seed}"), [f"loss.beta={beta}", "repeat.seeds=3"], fold)
+        for beta in ("0", "1.0")
+        for seed in (42, 43, 44)
+        for fold in (None, 1)
+    }
+    assert len(names) == 12
+    assert "vire_cnn-beta0-s43" in names and "vire_cnn-beta1.0-fold1-s44" in names
 
 
 def test_tags_merge_in_order_once_and_a_bad_tag_names_the_key(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ The annotation file is the data set's definition, so a bad row anywhere fails ev
 ``error`` mode. Images are decoded like image folders and cached under
 ``<annotation folder>/.emotion_lab_cache/<file name>-<split>-<settings>.*``.
 Repeated rows are dropped with a warning; an image given two labels, or listed in two splits
-(test images that are also training images), is an error unless ``allow_overlap`` is set.
+(test images that are also training images), is an error unless ``allow_overlap`` is set. A
+row whose path leaves the root (absolute, or climbing out with ``..``) is a bad sample unless
+``allow_outside_root`` is set: an annotation file received from elsewhere must not make a run
+read whatever the machine holds.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from emotion_lab.data.formats.cache import (
     file_fingerprint,
 )
 from emotion_lab.data.formats.decode import (
+    DEFAULT_MAX_PIXELS,
     check_channels,
     check_image_size,
+    check_max_pixels,
     check_workers,
 )
 from emotion_lab.data.formats.folders import (
     DEFAULT_SPLIT_DIRS,
     CachedSplits,
     ImageFile,
+    leaves_root,
     listing_digest,
 )
 from emotion_lab.data.formats.text import first_line, read_rows
@@ -91,8 +97,12 @@ class AnnotationFile(CachedSplits):
         decode_workers: int | None = None,
         allow_overlap: bool = False,
         ids: Mapping[str | int, str] | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        allow_outside_root: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.max_pixels = check_max_pixels(max_pixels)
+        self.allow_outside_root = bool(allow_outside_root)
         self._ids = {str(k).strip(): str(v) for k, v in (ids or {}).items()}
         self.root = Path(root) if root is not None else self.path.parent
         self.image_size = check_image_size(image_size)
@@ -235,6 +245,12 @@ class AnnotationFile(CachedSplits):
             path_text = row[i_path].strip()
             if not path_text:
                 bad[split].report(f"{at}: empty image path")
+                continue
+            if not self.allow_outside_root and leaves_root(path_text):
+                bad[split].report(
+                    f"{at}: image path {path_text} leaves the data root {self.root}; fix the "
+                    "file or set data.allow_outside_root=true to accept it"
+                )
                 continue
             text = row[i_label].strip()
             name = self._ids.get(text) or self._aliases.get(text.casefold(), text)

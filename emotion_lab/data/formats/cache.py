@@ -9,11 +9,15 @@ costs one ``stat``); a damaged or overwritten array is a miss and is rebuilt, so
 hide a change on disk. Failures are never cached: a bad file fails on every run in ``error`` mode.
 Writes go through a temp file and a rename under a per-entry lock, so concurrent builders neither
 corrupt an entry nor decode it twice; temp files left by killed writers are removed by the next.
+The disk space of an array is reserved before anything is written through its memory map, so a
+full disk is a failed write (one warning; the split is kept in memory) and never a SIGBUS. A
+cache folder inside a data folder that is a link is refused, never followed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -49,6 +53,9 @@ PROGRESS_MIN_ITEMS = 2000
 """Below this many items decoding is quick enough that a progress bar is only noise."""
 
 _CHECKSUM_CHUNK = 1 << 26
+
+_ZERO_CHUNK = 1 << 24
+"""Bytes written at a time where the file system cannot reserve space (no ``posix_fallocate``)."""
 
 VERIFY_CHECKSUMS = True
 """Off only for the benchmark that measures what verification adds to a warm start."""
@@ -106,12 +113,80 @@ def cache_location(source: Path, default_dir: Path, override: Path | None) -> tu
     """Folder and file-name prefix of a source's cache files.
 
     Beside the source the folder already identifies it; in a shared ``override`` folder the
-    prefix carries a hash of the source's absolute path so that sources never collide.
+    prefix carries a hash of the source's absolute path so that sources never collide. A
+    ``default_dir`` that is a link is refused (:func:`check_not_link`).
     """
     if override is None:
-        return default_dir, ""
+        return check_not_link(default_dir), ""
     tag = hashlib.sha1(str(source.resolve()).encode("utf-8")).hexdigest()[:8]
     return Path(override), f"{source.name}-{tag}-"
+
+
+def check_not_link(folder: Path) -> Path:
+    """``folder``, unless it is a symlink: a cache folder inside a data folder received from
+    elsewhere must not lead elsewhere, where writing the cache would clean up (delete stale
+    temp files), overwrite and fill someone else's folder."""
+    if folder.is_symlink():
+        try:
+            target = f" (to {os.readlink(folder)})"
+        except OSError:
+            target = ""
+        raise DataError(
+            f"{folder}: the cache folder is a link{target}, which is never followed; remove "
+            "the link (a real folder is made in its place) or set a cache folder "
+            "(data.source.cache_dir)"
+        )
+    return folder
+
+
+def reserved_memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 ``.npy`` memory map of ``shape`` at ``path`` whose disk space is reserved
+    before anything is written through it: a write into a sparse mapped file on a full disk
+    kills the process with SIGBUS, while reserving fails with an ``OSError`` (ENOSPC) the
+    caller can handle. ``path`` is the caller's to remove when this raises."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        reserve_space(path, int(out.offset))
+    except BaseException:
+        mapped = getattr(out, "_mmap", None)  # nothing was written through it: unmap now
+        if mapped is not None:
+            mapped.close()
+        raise
+    return out
+
+
+def reserve_space(path: Path, start: int = 0) -> None:
+    """Allocate the blocks of ``path`` (from ``start`` to its length) on disk: with
+    ``posix_fallocate`` where the file system has it, else by writing zeros (the length the
+    file already has, so the bytes are zeros anyway). Raises ``OSError`` (ENOSPC) when they do
+    not fit."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        if size <= start:
+            return
+        fallocate = getattr(os, "posix_fallocate", None)
+        if fallocate is not None:
+            try:
+                fallocate(fd, start, size - start)
+                return
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+        zeros = bytes(min(_ZERO_CHUNK, size - start))
+        for offset in range(start, size, len(zeros)):
+            view = memoryview(zeros)[: min(len(zeros), size - offset)]
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+        os.fsync(fd)  # delayed allocation: a full disk must fail here, not at write-back
+    finally:
+        os.close(fd)
+
+
+def no_space(err: BaseException) -> bool:
+    """Whether ``err`` says the disk (or quota) is full."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def array_checksum(images: np.ndarray) -> str:
@@ -208,7 +283,7 @@ def write_array_cache(
     checksum: list[str] = []
 
     def write_array(tmp: Path) -> None:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        out = reserved_memmap(tmp, shape)  # a full disk fails here, never with SIGBUS in fill
         fill(out)
         out.flush()
         checksum.append(array_checksum(out))
@@ -248,7 +323,9 @@ def build_lock(stem: Path) -> Iterator[None]:
     if fcntl is not None:
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(stem.with_name(stem.name + ".lock"), "a+b")  # noqa: SIM115
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(stem.with_name(stem.name + ".lock"), flags, 0o666)
+            handle = os.fdopen(fd, "a+b")
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         except OSError as err:
             log.debug("no build lock for %s (%s)", stem, err)
@@ -287,12 +364,24 @@ def scratch_arrays(folder: Path, name: str) -> Iterator[Callable[[tuple[int, ...
     made: list[Path] = []
 
     def allocate(shape: tuple[int, ...]) -> np.ndarray:
+        tmp: Path | None = None
         try:
             tmp = files.temp_sibling(folder / name)
             made.append(tmp)
-            return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            return reserved_memmap(tmp, shape)  # space reserved: no SIGBUS on a full disk
         except OSError as err:
-            log.debug("decoding %s in memory (%s)", name, err)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if no_space(err):
+                log.warning(
+                    "%s: no space left for a %d MB scratch file; decoding %s in memory",
+                    folder,
+                    int(np.prod(shape)) >> 20,
+                    name,
+                )
+            else:
+                log.debug("decoding %s in memory (%s)", name, err)
             return np.empty(shape, dtype=np.uint8)
 
     try:
@@ -339,7 +428,14 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> bool:
             write(tmp)
         return True
     except OSError as err:
-        log.warning("could not write cache %s (%s); the data will be decoded again", path, err)
+        if no_space(err):
+            log.warning(
+                "could not write cache %s: no space left on device; the split is kept in "
+                "memory and will be decoded again (free space or set a cache folder)",
+                path,
+            )
+        else:
+            log.warning("could not write cache %s (%s); the data will be decoded again", path, err)
         return False
 
 

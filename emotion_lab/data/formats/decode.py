@@ -13,6 +13,8 @@ import logging
 import mmap
 import multiprocessing
 import os
+import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -39,6 +41,16 @@ log = logging.getLogger(__name__)
 DECODE_CHUNK = 64
 """Images per pool task: big enough to amortise the hand-over, small enough to stop fast."""
 
+DEFAULT_MAX_PIXELS = 64_000_000
+"""``data.max_pixels``' default: 8000×8000. Above every photo of a 61 MP full-frame camera (and
+far above the web images emotion data sets hold), below PIL's own decompression-bomb warning
+(89 M pixels). One such image costs a decoding worker about 190 MB per RGB copy, and a few
+copies on the way to the model's size: a 16-core pool meeting such images at once stays near
+10 GB, where a crafted 100000×100000 header would ask for 30 GB per worker."""
+
+_CONVERT_CHUNK = 1 << 20
+"""Pixels of a 16-bit image converted at a time (bounds the 32-bit temporaries to 4 MB)."""
+
 _OUTPUT: np.ndarray | None = None
 """The array being decoded into, in shared memory: forked workers write their images straight
 into it (no pickling of pixels); spawned workers, which do not inherit it, send them back."""
@@ -49,6 +61,17 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def check_max_pixels(max_pixels: int | None) -> int | None:
+    """``data.max_pixels``: a positive pixel count, or None for no cap."""
+    if max_pixels is None:
+        return None
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ConfigError(
+            f"data.max_pixels must be a positive integer or null (no cap); got {max_pixels!r}"
+        )
+    return int(max_pixels)
 
 
 def check_workers(decode_workers: int | None) -> int:
@@ -100,9 +123,11 @@ def decode_images(
     boxes: Sequence[Box | None] | None = None,
     margin: float = 0.0,
     resize: ResizeMode = "stretch",
+    max_pixels: int | None = None,
 ) -> DecodedSplit:
     """Decode ``paths`` into one N×H×W×C uint8 array, chunks of images in parallel processes.
 
+    An image of more than ``max_pixels`` pixels (read from its header) is a bad sample.
     ``boxes`` gives a face box per image (None: the whole image), cropped with ``margin`` before
     the image is brought to ``image_size`` by ``resize`` (see :mod:`emotion_lab.data.crops`).
 
@@ -124,7 +149,7 @@ def decode_images(
     first = 0
     ref: np.ndarray | None = None
     box_of = (lambda i: None) if boxes is None else boxes.__getitem__
-    geometry = (margin, resize)
+    geometry = (margin, resize, max_pixels)
     while first < n and ref is None:
         try:
             ref = decode_image(paths[first], mode, image_size, box_of(first), *geometry)
@@ -226,7 +251,7 @@ def _decode_chunk(
     lo: int,
     paths: list[str],
     boxes: list[Box | None],
-    geometry: tuple[float, ResizeMode],
+    geometry: tuple[float, ResizeMode, int | None],
     mode: str,
     image_size: int | None,
     shape: tuple[int, ...],
@@ -257,9 +282,14 @@ class EmptyCrop(ValueError):
     """A face box with nothing of it inside its image: a bad sample like an undecodable file."""
 
 
+class TooLarge(ValueError):
+    """An image whose header gives more pixels than decoding allows (``data.max_pixels``, or
+    PIL's decompression-bomb limit): a bad sample, refused before its pixels are decoded."""
+
+
 def decode_problem(path: Path, err: Exception) -> str:
     """Why ``path`` could not be decoded, in words (links that loop or dangle named as such)."""
-    if isinstance(err, EmptyCrop):
+    if isinstance(err, (EmptyCrop, TooLarge)):
         return str(err)
     if isinstance(err, OSError) and err.errno == errno.ELOOP:
         return "the link loops (it points to itself, or round a cycle of links)"
@@ -275,13 +305,49 @@ def decode_image(
     box: Box | None = None,
     margin: float = 0.0,
     resize: ResizeMode = "stretch",
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """One image as H×W×C uint8: upright per EXIF, converted to ``mode``, cropped to ``box``
     (widened by ``margin``, clipped) and brought to ``image_size`` by ``resize``.
 
     Boxes are in the pixels of the file as stored (as the releases' own loaders crop them), so
-    the crop comes first and the EXIF turn is applied to the crop."""
+    the crop comes first and the EXIF turn is applied to the crop. An image of more than
+    ``max_pixels`` pixels (None: no cap of ours) raises :class:`TooLarge` from its header,
+    before any pixel is decoded; PIL's decompression-bomb error (twice its
+    ``MAX_IMAGE_PIXELS``, which stays in force) becomes the same, and its warning is not shown
+    (the cap is ours to set)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return _decode(path, mode, image_size, box, margin, resize, max_pixels)
+        except Image.DecompressionBombError as err:
+            found = re.search(r"\((\d+) pixels\)", str(err))
+            pixels = int(found[1]) if found else None
+            size = f"{pixels} pixels" if pixels is not None else "too many pixels"
+            if max_pixels is not None and (pixels is None or pixels > max_pixels):
+                raise TooLarge(f"image is {size}, above data.max_pixels ({max_pixels})") from None
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            raise TooLarge(
+                f"image is {size}, above the {limit} pixels PIL decodes (a possible "
+                "decompression bomb)"
+            ) from None
+
+
+def _decode(
+    path: Path,
+    mode: str,
+    image_size: int | None,
+    box: Box | None,
+    margin: float,
+    resize: ResizeMode,
+    max_pixels: int | None,
+) -> np.ndarray:
     with Image.open(path) as im:
+        if max_pixels is not None and im.width * im.height > max_pixels:
+            raise TooLarge(
+                f"image is {im.width}×{im.height} ({im.width * im.height} pixels), above "
+                f"data.max_pixels ({max_pixels})"
+            )
         img: Image.Image = im
         if box is not None:
             rect = crop_rect(box, im.width, im.height, margin)
@@ -325,11 +391,29 @@ def _upright(img: Image.Image, part: Image.Image | None = None) -> Image.Image:
 
 
 def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
-    """16-bit grey scaled to 8 bits; PIL's own conversion clips everything above 255 to white."""
-    arr = np.asarray(img).astype(np.int64)
-    if arr.max(initial=0) > 255:
-        arr = (arr * 255 + 32767) // 65535
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    """16-bit grey scaled to 8 bits; PIL's own conversion clips everything above 255 to white.
+
+    ``clip((v * 255 + 32767) // 65535, 0, 255)`` when any value is above 255, else
+    ``clip(v, 0, 255)``: computed in 32-bit blocks of rows (values clipped to 0..65535 first,
+    which gives the same result), so the image is never copied whole and the temporaries stay
+    at a few MB, where the int64 arithmetic on the whole image cost 8 bytes per pixel several
+    times over (+2.9 GB for a 10000×10000 PNG)."""
+    width, height = img.size
+    scale = img.getextrema()[1] > 255  # type: ignore[operator]
+    top = 65535 if scale else 255
+    out = np.empty((height, width), dtype=np.uint8)
+    rows = max(1, _CONVERT_CHUNK // max(1, width))
+    for start in range(0, height, rows):
+        block = np.asarray(img.crop((0, start, width, min(height, start + rows))))
+        if block.dtype.kind == "i":  # mode I: int32, may hold anything
+            block = np.clip(block, 0, top)
+        wide = block.astype(np.uint32)
+        if scale:
+            wide *= 255
+            wide += 32767
+            wide //= 65535
+        out[start : start + rows] = wide
+    return Image.fromarray(out)
 
 
 def check_image_size(image_size: int | None) -> int | None:

@@ -30,8 +30,10 @@ from emotion_lab.data.formats.cache import (
     digest,
 )
 from emotion_lab.data.formats.decode import (
+    DEFAULT_MAX_PIXELS,
     check_channels,
     check_image_size,
+    check_max_pixels,
     check_workers,
     decode_images_cached,
 )
@@ -133,6 +135,15 @@ def _entry_kind(entry: os.DirEntry[str]) -> tuple[str, os.stat_result | None]:
     return "other", None
 
 
+def leaves_root(relative: str) -> bool:
+    """Whether a path meant relative to a data root leaves it: absolute, or climbing out with
+    ``..`` (read as written: links inside the root are the root's own business)."""
+    if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
+        return True
+    first = os.path.normpath(relative).split(os.sep, 1)[0]
+    return first == os.pardir
+
+
 def listing_digest(root: Path, files: Sequence[ImageFile], labels: Sequence[int]) -> str:
     """Hash of what a split is made of; any added, removed, rewritten or relabelled image changes it."""
     h = hashlib.sha1()
@@ -177,6 +188,7 @@ class CachedSplits:
     classes: tuple[str, ...]
     resize: ResizeMode = "stretch"
     margin: float = 0.0
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
     _cache_dir: Path
     _prefix: str
     _settings: str
@@ -198,7 +210,8 @@ class CachedSplits:
     ) -> None:
         """Cache files go beside ``source`` (in its folder's hidden cache folder, or its own
         when ``source`` is a folder) or in a shared ``cache_dir``; ``prefix`` names them
-        beside the source (a shared folder always gets a per-source prefix)."""
+        beside the source (a shared folder always gets a per-source prefix). A hidden cache
+        folder that is a link is an error: it is never followed."""
         folder = source if source.is_dir() else source.parent
         self._cache_dir, self._prefix = cache_location(
             source, folder / CACHE_DIRNAME, None if cache_dir is None else Path(cache_dir)
@@ -221,7 +234,11 @@ class CachedSplits:
     ) -> ImageSet:
         """``split`` from its cache file while ``key`` matches, else decoded and cached;
         ``source`` prefixes decode messages, ``name`` is the returned set's source. The
-        settings digest must cover ``resize`` and ``margin``, and ``key`` the boxes."""
+        settings digest must cover ``resize`` and ``margin``, and ``key`` the boxes. The pixel
+        cap joins ``key`` when it is not the default (skip mode keeps other images under
+        another cap), so that caches built at the default stay valid."""
+        if self.max_pixels != DEFAULT_MAX_PIXELS:
+            key = f"{key}:max_pixels={self.max_pixels}"
         data = decode_images_cached(
             self._cache_dir / f"{self._prefix}{split}-{self._settings}",
             key,
@@ -236,6 +253,7 @@ class CachedSplits:
             boxes=boxes,
             margin=self.margin,
             resize=self.resize,
+            max_pixels=self.max_pixels,
         )
         return data.image_set(self.classes, name)
 
@@ -247,7 +265,8 @@ class ImageFolders(CachedSplits):
     otherwise the sorted class-folder names of the train split. ``class_aliases`` maps folder
     names onto class names (e.g. RAF-DB's ``1`` → ``surprise``); folders in ``exclude_folders``
     are left out (e.g. AffectNet's ``contempt`` for the 7-class protocol). Folder names are
-    matched against aliases, exclusions and given classes case-insensitively.
+    matched against aliases, exclusions and given classes case-insensitively. An image of more
+    than ``max_pixels`` pixels (None: no cap) is a bad sample.
     """
 
     def __init__(
@@ -264,9 +283,11 @@ class ImageFolders(CachedSplits):
         cache_dir: str | Path | None = None,
         decode_workers: int | None = None,
         resize: str = "stretch",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.root = Path(root)
         self.resize = check_resize(resize)
+        self.max_pixels = check_max_pixels(max_pixels)
         self.image_size = check_image_size(image_size)
         self.channels = check_channels(channels)
         BadSamples(on_bad_sample)

@@ -9,8 +9,10 @@ label id, official split, face box. Everything else is done once, here, the same
 - label ids go through the set's published id table (:attr:`OfficialRelease.ids`), never by
   position; an id outside it is a bad sample naming file and line, and ids the protocol leaves
   out (AffectNet's 8-10) are counted, not trained on;
-- a repeated or conflicting row, a missing image, a face box outside its image are bad samples
-  (``data.on_bad_sample``: a one-line error, or skipped and counted per split);
+- a repeated or conflicting row, a missing image, a face box outside its image, an image
+  outside the release folder (a label file naming ``../x`` or ``/x``; unless
+  ``data.allow_outside_root``) are bad samples (``data.on_bad_sample``: a one-line error, or
+  skipped and counted per split);
 - sets without an official split get a fixed, stratified, seeded one (:mod:`..splits`),
   written beside the cache with its digest;
 - faces are cropped at decode, with ``data.crop.margin`` and ``data.resize``, into the cache.
@@ -40,8 +42,14 @@ from emotion_lab.data.formats.cache import (
     digest,
     file_fingerprint,
 )
-from emotion_lab.data.formats.decode import check_channels, check_image_size, check_workers
-from emotion_lab.data.formats.folders import CachedSplits, ImageFile, listing_digest
+from emotion_lab.data.formats.decode import (
+    DEFAULT_MAX_PIXELS,
+    check_channels,
+    check_image_size,
+    check_max_pixels,
+    check_workers,
+)
+from emotion_lab.data.formats.folders import CachedSplits, ImageFile, leaves_root, listing_digest
 from emotion_lab.data.splits import FixedSplit, assign, split_digest, write_split_list
 from emotion_lab.errors import ConfigError
 
@@ -142,7 +150,8 @@ class OfficialRelease(CachedSplits):
 
     ``root`` is ``<data_dir>/<set>``; the release is looked for in it (see
     :func:`locate_release`). ``resize`` and ``margin`` are ``data.resize`` and
-    ``data.crop.margin``.
+    ``data.crop.margin``; ``max_pixels`` and ``allow_outside_root`` are the data-level keys of
+    those names.
     """
 
     name: ClassVar[str]
@@ -170,8 +179,12 @@ class OfficialRelease(CachedSplits):
         decode_workers: int | None = None,
         resize: str = "stretch",
         margin: float = 0.0,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        allow_outside_root: bool = False,
     ) -> None:
         self.root = Path(root)
+        self.max_pixels = check_max_pixels(max_pixels)
+        self.allow_outside_root = bool(allow_outside_root)
         self.image_size = check_image_size(image_size)
         self.channels = check_channels(channels)
         BadSamples(on_bad_sample)
@@ -339,6 +352,15 @@ class OfficialRelease(CachedSplits):
                 (bad[item.split] if item.split else nowhere).report(f"{item.where}: {item.message}")
                 continue
             sink = bad[item.split] if item.split else nowhere
+            if not self.allow_outside_root and leaves_root(
+                os.path.relpath(item.path, self.release)
+            ):
+                sink.report(
+                    f"{item.where}: image {item.path} lies outside the release folder "
+                    f"{self.release}; fix the file or set data.allow_outside_root=true to "
+                    "accept it"
+                )
+                continue
             label_text = item.label.strip()
             if label_text in table:
                 name = table[label_text]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from emotion_lab.data.formats.decode import DEFAULT_MAX_PIXELS
 from emotion_lab.data.formats.folders import ImageFolders
 from emotion_lab.data.formats.release import locate_release
 from emotion_lab.data.sets import BASIC7
@@ -55,6 +56,7 @@ class CaerS(ImageFolders):
         cache_dir: str | Path | None = None,
         decode_workers: int | None = None,
         resize: str = "stretch",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         hint = HINT.format(dir=root)
         self.release = locate_release(Path(root), MARKERS, hint)
@@ -70,6 +72,7 @@ class CaerS(ImageFolders):
             cache_dir=cache_dir,
             decode_workers=decode_workers,
             resize=resize,
+            max_pixels=max_pixels,
         )
 
     def describe(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from emotion_lab.data.formats.base import ImageSet, Split
+from emotion_lab.data.formats.decode import DEFAULT_MAX_PIXELS
 from emotion_lab.data.formats.fer2013_csv import Fer2013Csv
 from emotion_lab.data.formats.folders import ImageFolders
 from emotion_lab.data.formats.release import locate_release
@@ -70,6 +71,7 @@ class Fer2013:
         on_bad_sample: str = "error",
         cache_dir: str | Path | None = None,
         decode_workers: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.root = Path(root)
         hint = HINT.format(dir=self.root)
@@ -94,6 +96,7 @@ class Fer2013:
                 hint=hint,
                 cache_dir=cache_dir,
                 decode_workers=decode_workers,
+                max_pixels=max_pixels,
             )
             self.split_note = FOLDER_SPLIT_NOTE
 
