@@ -2,7 +2,8 @@
 
 Hydra only instantiates plugin classes defined in modules it scans under ``hydra_plugins``, and
 it imports every such module at start-up, for every run, except those whose name starts with a
-single ``_``. So the classes here only forward to the implementations in this package's
+single ``_``. So the classes here only forward to the implementations (``OptunaSweeperImpl``,
+``HyperoptSweeperImpl``, ``ProcessLauncherImpl``, ``SlurmLauncherImpl``) in this package's
 ``_``-prefixed modules, importing them (and Optuna/Hyperopt) on first use, and the module body
 only stores the plugin's structured configs in Hydra's ConfigStore: ``hydra/sweeper=
 emotion_lab_optuna`` or ``emotion_lab_hyperopt``, ``hydra/launcher=process`` or the SLURM schema.
@@ -76,13 +77,13 @@ class _ForwardingSweeper(Sweeper):
 class OptunaSweeper(_ForwardingSweeper):
     """``hydra/sweeper=emotion_lab_optuna``: see ``_optuna_sweeper``."""
 
-    _impl = ("optuna_sweeper", "OptunaSweeper")
+    _impl = ("optuna_sweeper", "OptunaSweeperImpl")
 
 
 class HyperoptSweeper(_ForwardingSweeper):
     """``hydra/sweeper=emotion_lab_hyperopt``: see ``_hyperopt_sweeper``."""
 
-    _impl = ("hyperopt_sweeper", "HyperoptSweeper")
+    _impl = ("hyperopt_sweeper", "HyperoptSweeperImpl")
 
 
 class _ForwardingLauncher(Launcher):
@@ -107,13 +108,13 @@ class _ForwardingLauncher(Launcher):
 class ProcessLauncher(_ForwardingLauncher):
     """``hydra/launcher=process``: see ``_process_launcher``."""
 
-    _impl = ("process_launcher", "ProcessLauncher")
+    _impl = ("process_launcher", "ProcessLauncherImpl")
 
 
 class SlurmLauncher(_ForwardingLauncher):
     """``hydra/launcher=slurm``: see ``_slurm_launcher``."""
 
-    _impl = ("slurm_launcher", "SlurmTrialLauncher")
+    _impl = ("slurm_launcher", "SlurmLauncherImpl")
 
     def reattachable(self, job_num: int) -> bool:
         return bool(self.impl.reattachable(job_num))

@@ -30,10 +30,10 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from emotion_lab import files
 from hydra_plugins.emotion_lab_sweeper._config import SweeperConf
 from hydra_plugins.emotion_lab_sweeper._entry import config_location_args, python_command
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
+from hydra_plugins.emotion_lab_sweeper._files import write_text
 from hydra_plugins.emotion_lab_sweeper._job_process import child_pids, is_job_process, signal_pids
 from hydra_plugins.emotion_lab_sweeper._jobs import make_launcher
 from hydra_plugins.emotion_lab_sweeper._naming import default_study_name
@@ -305,9 +305,7 @@ class SweeperBase(Sweeper):
                         "hydra.sweep.dir for a new study"
                     )
                 return
-            files.write_text(
-                path, yaml.safe_dump({**mine, "definition": definition}, sort_keys=False)
-            )
+            write_text(path, yaml.safe_dump({**mine, "definition": definition}, sort_keys=False))
 
     def prepare_sweep_dir(self) -> None:
         assert self.config is not None

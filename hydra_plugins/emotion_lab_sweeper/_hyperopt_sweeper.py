@@ -31,10 +31,10 @@ from hydra.utils import get_method, instantiate
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
 
-from emotion_lab import files
 from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
 from hydra_plugins.emotion_lab_sweeper._config import HyperoptSweeperConf
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
+from hydra_plugins.emotion_lab_sweeper._files import write_bytes
 from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
 from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
@@ -98,7 +98,7 @@ def to_hyperopt_space(space: SearchSpace) -> tuple[dict[str, Any], dict[str, Dec
     return nodes, decoders
 
 
-class HyperoptSweeper(SweeperBase):
+class HyperoptSweeperImpl(SweeperBase):
     """Hyperopt TPE (default) or random search, in batches of ``n_jobs``."""
 
     kind = "hyperopt"
@@ -156,7 +156,7 @@ class HyperoptSweeper(SweeperBase):
 
 
 class _Run:
-    def __init__(self, sweeper: HyperoptSweeper, space: SearchSpace) -> None:
+    def __init__(self, sweeper: HyperoptSweeperImpl, space: SearchSpace) -> None:
         self.sw = sweeper
         self.space = space
         self.nodes, self.decoders = to_hyperopt_space(space)
@@ -189,7 +189,7 @@ class _Run:
 
     def _save(self, trials: Trials | None = None) -> None:
         trials = trials or self.trials
-        files.write_bytes(self.path, pickle.dumps(trials), durable=True)
+        write_bytes(self.path, pickle.dumps(trials), durable=True)
 
     # -- the loop ------------------------------------------------------------------------
     def execute(self) -> list[TrialRecord]:

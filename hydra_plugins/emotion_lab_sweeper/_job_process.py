@@ -8,8 +8,8 @@
 Two ways a job ends early:
 
 - a signal (Ctrl-C reaching the whole process group, or the sweep's SIGTERM): the job stops
-  like a Ctrl-C'd run and reports :class:`~hydra_plugins.emotion_lab_sweeper._jobs.JobInterrupted`, so the
-  sweep records the trial as interrupted and a resume runs its configuration again;
+  like a Ctrl-C'd run and reports :class:`~._job_return.JobInterrupted`, so the sweep records
+  the trial as interrupted and a resume runs its configuration again;
 - the sweep process disappears (``kill -9``): nobody would read the result, so the job stops
   its own children (DDP ranks, data workers) and exits within a fraction of a second.
 """
@@ -29,7 +29,12 @@ from typing import Any
 
 import cloudpickle
 
-from emotion_lab import files
+from hydra_plugins.emotion_lab_sweeper._files import write_bytes
+from hydra_plugins.emotion_lab_sweeper._job_return import (
+    JobInterrupted,
+    failed_job_return,
+    make_job_return_portable,
+)
 
 _PARENT_POLL_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -139,8 +144,6 @@ def exit_when_orphaned(parent_pid: int) -> None:
 def _interrupted_return(job: dict[str, Any] | None, signal_name: str) -> Any:
     from hydra.core.utils import JobReturn, JobStatus
 
-    from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
-
     overrides = [] if job is None else list(job["overrides"])
     ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
     ret.return_value = JobInterrupted(f"interrupted by {signal_name}")
@@ -169,8 +172,6 @@ def _run(job: dict[str, Any]) -> Any:
     from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
 
-    from hydra_plugins.emotion_lab_sweeper._process_launcher import failed_job_return
-
     Singleton.set_state(job["singletons"])
     setup_globals()
     try:
@@ -192,9 +193,6 @@ def run_guarded(load: Callable[[], dict[str, Any]], interruption: Interruption) 
     The return is portable: an exception that cannot be pickled becomes a plain one.
     """
     from hydra.core.utils import JobStatus
-
-    from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
-    from hydra_plugins.emotion_lab_sweeper._process_launcher import make_job_return_portable
 
     job: dict[str, Any] | None = None
     try:
@@ -220,7 +218,7 @@ def main(result_path: str) -> int:
         return job
 
     ret = run_guarded(load, interruption)
-    files.write_bytes(result_path, cloudpickle.dumps(ret))
+    write_bytes(result_path, cloudpickle.dumps(ret))
     close_exit_time_services()
     reap_leftovers()
     return 0

@@ -21,11 +21,10 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydra_plugins.emotion_lab_sweeper._job_return import JobInterrupted
+from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncherImpl
+
 log = logging.getLogger(__name__)
-
-
-class JobInterrupted(Exception):
-    """A job was stopped by a signal before it finished; the message names the signal."""
 
 
 @dataclass
@@ -61,15 +60,13 @@ def make_launcher(
         hydra_context=hydra_context, task_function=task_function, config=config
     )
     if n_jobs > 1 and isinstance(launcher, BasicLauncher):
-        from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher
-
         cpus = max(1, (os.cpu_count() or 1) // n_jobs)  # CPU trials share the cores evenly
         log.info(
             f"n_jobs={n_jobs}: Hydra's basic launcher runs jobs one at a time inside this "
             "process, so each trial runs in its own process instead (hydra/launcher=process, "
             f"cpus_per_job={cpus})"
         )
-        launcher = ProcessLauncher(cpus_per_job=cpus, jobs_in_flight=n_jobs)
+        launcher = ProcessLauncherImpl(cpus_per_job=cpus, jobs_in_flight=n_jobs)
         launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
     return launcher
 

@@ -11,11 +11,11 @@ No resolver is involved: nothing depends on OmegaConf's global resolver registry
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-
-from emotion_lab.files import json_digest
 
 
 def default_study_name(hydra_cfg: DictConfig, trial_key: str | None = None) -> str:
@@ -27,4 +27,11 @@ def default_study_name(hydra_cfg: DictConfig, trial_key: str | None = None) -> s
     params: Any = sweeper.get("params") if hasattr(sweeper, "get") else None
     if OmegaConf.is_config(params):
         params = OmegaConf.to_container(params, resolve=False)
-    return f"{hydra_cfg.job.name}-{json_digest({'task': task, 'params': params or {}}, 8)}"
+    return f"{hydra_cfg.job.name}-{_digest({'task': task, 'params': params or {}})}"
+
+
+def _digest(data: Any, length: int = 8) -> str:
+    """A short hash of JSON-able data, keys sorted, the rest as text: stable across versions,
+    since a study's name must not change under a resumed sweep."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]

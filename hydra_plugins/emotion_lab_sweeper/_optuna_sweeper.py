@@ -81,7 +81,7 @@ def to_optuna_distribution(dim: Dimension) -> BaseDistribution:
     return FloatDistribution(float(dim.low), float(dim.high), log=dim.log, step=dim.step)
 
 
-class OptunaSweeper(SweeperBase):
+class OptunaSweeperImpl(SweeperBase):
     """Optuna TPE (default), random, CMA-ES or grid search with pruning and resume."""
 
     kind = "optuna"
@@ -224,7 +224,7 @@ class _Run:
 
     def __init__(
         self,
-        sweeper: OptunaSweeper,
+        sweeper: OptunaSweeperImpl,
         study: optuna.Study,
         space: SearchSpace,
         dists: Mapping[str, BaseDistribution],

@@ -12,12 +12,14 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from hydra_plugins.emotion_lab_sweeper._config import PROVIDER
+
 CONFIG_NAME = "process"
 
 
 @dataclass
 class ProcessLauncherConf:
-    """Keys of :class:`~hydra_plugins.emotion_lab_sweeper._process_launcher.ProcessLauncher`."""
+    """Keys of :class:`~hydra_plugins.emotion_lab_sweeper._process_launcher.ProcessLauncherImpl`."""
 
     _target_: str = "hydra_plugins.emotion_lab_sweeper.ProcessLauncher"
     # auto (every GPU this process sees) | none | [0, 2, ...]: indices into the GPUs it sees
@@ -36,5 +38,5 @@ class ProcessLauncherConf:
 
 def register() -> None:
     ConfigStore.instance().store(
-        group="hydra/launcher", name=CONFIG_NAME, node=ProcessLauncherConf, provider="emotion_lab"
+        group="hydra/launcher", name=CONFIG_NAME, node=ProcessLauncherConf, provider=PROVIDER
     )

@@ -23,17 +23,17 @@ import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import cloudpickle
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.core.utils import JobReturn, filter_overrides
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, entry_module
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
+from hydra_plugins.emotion_lab_sweeper._job_return import failed_job_return
 from hydra_plugins.emotion_lab_sweeper._settings import optional_int, optional_positive_float
 from hydra_plugins.emotion_lab_sweeper._warm_pool import WarmPool, WorkerDied
 
@@ -140,7 +140,7 @@ def cpu_share(jobs_in_flight: int | None) -> int:
     return max(1, (cores or 1) // max(1, int(jobs_in_flight or 1)))
 
 
-class ProcessLauncher(Launcher):
+class ProcessLauncherImpl(Launcher):
     """Runs jobs in local processes (warm workers, or one fresh process each); all jobs of one
     call run concurrently."""
 
@@ -273,7 +273,7 @@ class ProcessLauncher(Launcher):
 
     def _run_process(self, payload: bytes, overrides: list[str], devices: list[str]) -> JobReturn:
         env = self.job_env(devices)
-        with tempfile.TemporaryDirectory(prefix="emotion-lab-job-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="sweep-job-") as tmp:
             result_path = Path(tmp) / "return.pkl"
             cmd = [
                 sys.executable,
@@ -307,28 +307,3 @@ class ProcessLauncher(Launcher):
                 overrides,
                 RuntimeError(f"job process exited with code {code} after {elapsed:.0f} s"),
             )
-
-
-def failed_job_return(overrides: list[str], error: BaseException) -> JobReturn:
-    """A job's return that carries ``error``, as Hydra's own launchers leave a failed job."""
-    ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
-    ret.return_value = error
-    ret.status = JobStatus.FAILED
-    return ret
-
-
-def make_job_return_portable(ret: JobReturn) -> JobReturn:
-    """Replace an unpicklable exception by a plain one carrying its text and traceback."""
-    value: Any = ret._return_value
-    if isinstance(value, BaseException):
-        import traceback
-
-        text = "".join(traceback.format_exception(type(value), value, value.__traceback__))
-        try:
-            cloudpickle.dumps(value)
-        except Exception:
-            value = RuntimeError(f"{type(value).__name__}: {value}")
-        value.trial_traceback = text  # type: ignore[attr-defined]
-        ret.return_value = value
-        ret.status = JobStatus.FAILED
-    return ret

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from emotion_lab import files
+from hydra_plugins.emotion_lab_sweeper._files import atomic_path, write_text
 
 LEADERBOARD = "leaderboard.csv"
 BEST = "best.yaml"
@@ -39,7 +39,7 @@ INTERRUPTED = "INTERRUPTED"
 
 
 @dataclass(frozen=True)
-class Spread:
+class RunsSummary:
     """A repeated trial's runs: n, mean, std (NaN for one run) and the interval bounds (NaN when
     the app gave none)."""
 
@@ -74,14 +74,14 @@ class TrialRecord:
     ci95: Sequence[float] | None = None  # their 95 % interval (low, high), as the app gave it
 
     @property
-    def spread(self) -> Spread | None:
+    def runs_summary(self) -> RunsSummary | None:
         """The runs' n, mean and std with the app's interval, or None for an unrepeated trial."""
         if not self.samples:
             return None
         xs = [float(v) for v in self.samples]
         std = statistics.stdev(xs) if len(xs) > 1 else math.nan
         low, high = (math.nan, math.nan) if self.ci95 is None else map(float, self.ci95)
-        return Spread(len(xs), statistics.fmean(xs), std, low, high)
+        return RunsSummary(len(xs), statistics.fmean(xs), std, low, high)
 
     @property
     def epochs_saved(self) -> int:
@@ -163,9 +163,9 @@ def repeated(records: Sequence[TrialRecord]) -> bool:
     return any(r.samples for r in records)
 
 
-def _spread_cells(r: TrialRecord) -> list[str]:
+def _runs_cells(r: TrialRecord) -> list[str]:
     """n, mean, 95 % interval bounds of a repeated trial's runs (empty cells otherwise)."""
-    iv = r.spread
+    iv = r.runs_summary
     if iv is None:
         return ["", "", "", ""]
     return [str(iv.n), _exact(iv.mean), _bound(iv.low), _bound(iv.high)]
@@ -173,12 +173,12 @@ def _spread_cells(r: TrialRecord) -> list[str]:
 
 def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
     names = sorted({k for r in records for k in r.params})
-    spread = repeated(records)
+    has_repeats = repeated(records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["rank", "number", "state", "value"]
-        + (["runs", "mean", "ci95_low", "ci95_high"] if spread else [])
+        + (["runs", "mean", "ci95_low", "ci95_high"] if has_repeats else [])
         + [*names, "epochs", "duration_s", "run_dir"]
         + ["duplicate_of", "error", "baseline", "epochs_saved"]
     )
@@ -190,7 +190,7 @@ def leaderboard_csv(records: Sequence[TrialRecord], direction: str) -> str:
             rank_text = str(rank)
         writer.writerow(
             [rank_text, r.number, r.state, _exact(r.value)]
-            + (_spread_cells(r) if spread else [])
+            + (_runs_cells(r) if has_repeats else [])
             + [_exact(r.params.get(n)) for n in names]
             + [_cell(r.epochs), _num(r.duration_s, 1), _cell(r.run_dir)]
             + [_cell(r.duplicate_of), _cell(r.error), "yes" if r.baseline else ""]
@@ -209,12 +209,12 @@ def format_leaderboard(records: Sequence[TrialRecord], direction: str, top: int 
     if base is not None and base not in rows:
         rows.append(base)
     names = sorted({k for r in rows for k in r.params})
-    spread = repeated(records)
-    header = ["#", "state", "value", *(["mean ± 95% CI (n)"] if spread else []), *names]
+    has_repeats = repeated(records)
+    header = ["#", "state", "value", *(["mean ± 95% CI (n)"] if has_repeats else []), *names]
     header += ["epochs", "time_s"]
     body = [
         [f"{r.number}{'*' if r.baseline else ''}", r.state, _num(r.value)]
-        + ([_interval_text(r)] if spread else [])
+        + ([_interval_text(r)] if has_repeats else [])
         + [_cell(r.params.get(n)) for n in names]
         + [_cell(r.epochs), _num(r.duration_s, 1)]
         for r in rows
@@ -246,7 +246,7 @@ def write_reports(
 ) -> None:
     """Refresh leaderboard.csv and best.yaml (and the history PNG when ``plot``)."""
     sweep_dir = Path(sweep_dir)
-    files.write_text(sweep_dir / LEADERBOARD, leaderboard_csv(records, direction))
+    write_text(sweep_dir / LEADERBOARD, leaderboard_csv(records, direction))
     best = best_record(records, direction)
     if best is not None:
         doc = {
@@ -255,13 +255,13 @@ def write_reports(
             "direction": direction,
             "trial": best.number,
             "value": best.value,
-            **({"runs": _spread_doc(best)} if best.samples else {}),
+            **({"runs": _runs_doc(best)} if best.samples else {}),
             "params": best.params,
             "run_dir": best.run_dir,
             "overrides": list(best.overrides),
             "command": shlex.join([*rerun_command, *best.overrides]),
         }
-        files.write_text(sweep_dir / BEST, yaml.safe_dump(doc, sort_keys=False))
+        write_text(sweep_dir / BEST, yaml.safe_dump(doc, sort_keys=False))
     if plot:
         plot_history(sweep_dir / HISTORY_PNG, records, direction, title=study_name)
 
@@ -301,19 +301,19 @@ def plot_history(path: Path, records: Sequence[TrialRecord], direction: str, tit
     if done or any(r.state == PRUNED for r in records):
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    with files.atomic_path(path) as tmp:  # workers plot concurrently
+    with atomic_path(path) as tmp:  # workers plot concurrently
         fig.savefig(tmp, format="png")
     plt.close(fig)
 
 
-def _spread_doc(r: TrialRecord) -> dict[str, Any]:
-    iv = r.spread
+def _runs_doc(r: TrialRecord) -> dict[str, Any]:
+    iv = r.runs_summary
     return {"n": iv.n, "mean": iv.mean, "std": iv.std, "ci95": [iv.low, iv.high]}
 
 
 def _interval_text(r: TrialRecord) -> str:
     """``0.612 ± 0.031 (n=3)``; the bare mean when one run cannot give an interval."""
-    iv = r.spread
+    iv = r.runs_summary
     if iv is None:
         return ""
     if not math.isfinite(iv.half_width):

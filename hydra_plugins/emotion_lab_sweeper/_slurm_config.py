@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 
+from hydra_plugins.emotion_lab_sweeper._config import PROVIDER
+
 CONFIG_NAME = "emotion_lab_slurm"
 
 
@@ -26,5 +28,5 @@ class SlurmTrialQueueConf(SlurmQueueConf):
 
 def register() -> None:
     ConfigStore.instance().store(
-        group="hydra/launcher", name=CONFIG_NAME, node=SlurmTrialQueueConf, provider="emotion_lab"
+        group="hydra/launcher", name=CONFIG_NAME, node=SlurmTrialQueueConf, provider=PROVIDER
     )

@@ -10,7 +10,7 @@ Every job's id is written to ``<sweep dir>/.slurm_jobs/<job number>.json``. A sw
 after its process died (``kill -9``, a lost login node) asks SLURM about those jobs: it re-attaches
 to the ones still queued or running and collects their results (``on_resume=reattach``), or
 cancels them (``on_resume=cancel``). A sweep that stops on a signal (the sweeper calls
-:meth:`SlurmTrialLauncher.cancel_all`), an error, or an exit cancels the jobs it waited for.
+:meth:`SlurmLauncherImpl.cancel_all`), an error, or an exit cancels the jobs it waited for.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
-from emotion_lab import files
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
-from hydra_plugins.emotion_lab_sweeper._process_launcher import (
+from hydra_plugins.emotion_lab_sweeper._files import write_json
+from hydra_plugins.emotion_lab_sweeper._job_return import (
     failed_job_return,
     make_job_return_portable,
 )
@@ -129,7 +129,7 @@ class JobRecord:
         return JobPaths(self.folder, job_id=self.job_id, task_id=0).stderr
 
 
-class SlurmTrialLauncher(BaseSubmititLauncher):
+class SlurmLauncherImpl(BaseSubmititLauncher):
     """One SLURM job per Hydra job; waits on result files and ``squeue``, not ``sacct``."""
 
     _EXECUTOR = "slurm"
@@ -329,7 +329,7 @@ class SlurmTrialLauncher(BaseSubmititLauncher):
         return Path(str(self.config.hydra.sweep.dir)) / RECORDS_DIR
 
     def _save(self, record: JobRecord) -> None:
-        files.write_json(self._records_dir() / f"{record.job_num}.json", asdict(record), indent=1)
+        write_json(self._records_dir() / f"{record.job_num}.json", asdict(record), indent=1)
 
     def _load(self, job_num: int) -> JobRecord | None:
         path = self._records_dir() / f"{job_num}.json"

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
+if TYPE_CHECKING:
+    import optuna
 
-from hydra_plugins.emotion_lab_sweeper.contract import DEFAULT_DB_NAME
-
+DEFAULT_DB_NAME = "optuna.db"  # the study's SQLite file in the sweep folder, without a storage
 JOURNAL_PREFIX = "journal:"
 _SQLITE_PREFIX = "sqlite:///"
 _SQLITE_TIMEOUT_S = 120  # several workers and trial jobs write to one file
@@ -57,7 +58,8 @@ def resolve_storage_url(storage: str | None, sweep_dir: Path, base_dir: Path) ->
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage behind ``url``, opened once per process."""
+    """The storage behind ``url`` (the one the sweeper passed to the job), opened once per
+    process."""
     with _cache_lock:
         if url not in _cache:
             _cache[url] = _open(url)
@@ -65,6 +67,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 def _open(url: str) -> optuna.storages.BaseStorage:
+    import optuna
+
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages.journal import JournalFileBackend
 
@@ -91,7 +95,7 @@ def _with_postgres_driver(url: str) -> str:
     if find_spec("psycopg") is None:
         raise ValueError(
             f"hydra.sweeper.storage: '{url}' needs a PostgreSQL driver: "
-            "pip install 'emotion-lab[postgres]'"
+            "pip install 'psycopg[binary]' (emotion-lab: its postgres extra)"
         )
     return f"postgresql+psycopg{sep}{rest}"
 

@@ -33,7 +33,7 @@ import cloudpickle
 from hydra.core.utils import JobReturn
 
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
-from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
+from hydra_plugins.emotion_lab_sweeper._job_return import JobInterrupted
 
 WORKER_MODULE = "hydra_plugins.emotion_lab_sweeper._warm_worker"
 IDLE_EXIT_S = 120.0  # a worker without a job this long exits (a sweep that ended in-process)

@@ -2,7 +2,8 @@
 study's storage and pruner, and the command that re-runs a job on its own.
 
 Hydra imports this module at every start-up (its name has no ``_``), so it stays light: Optuna is
-imported by the functions, on first use, never here.
+imported by the functions, on first use, never here (``_storage`` imports it when it opens a
+storage, ``_optuna_algos`` when a pruner is built).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, single_run_command
+from hydra_plugins.emotion_lab_sweeper._storage import DEFAULT_DB_NAME, open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -27,7 +29,6 @@ __all__ = [
     "single_run_command",
 ]
 
-DEFAULT_DB_NAME = "optuna.db"  # the study's SQLite file in the sweep folder, without a storage
 STUDY_META_ATTR = "emotion_lab.sweep"  # study user attr: pruner spec, search space, sweeper
 PRUNED_ATTR = "pruned_at_step"  # trial user attr: the job stopped because the pruner said so
 PLANNED_EPOCHS_ATTR = "planned_epochs"  # trial user attr: validations a full run would report
@@ -57,13 +58,6 @@ class RepeatedValue(float):
 
     def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its runs
         return (RepeatedValue, (float(self), self.samples, self.ci95))
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The Optuna storage behind the URL the sweeper passed to the job, opened once per process."""
-    from hydra_plugins.emotion_lab_sweeper._storage import open_storage as _open
-
-    return _open(url)
 
 
 def pruner_of(study_meta: Mapping[str, Any]) -> optuna.pruners.BasePruner:

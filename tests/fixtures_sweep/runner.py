@@ -27,8 +27,17 @@ def sweep_command(sweep_dir: Path, *overrides: str, sweeper: str = "optuna") -> 
     ]
 
 
-def sweep_env() -> dict[str, str]:
+# set by tests/plugin/conftest.py: packages the processes of the plugin's tests cannot import
+HIDE_ENV = "PLUGIN_TESTS_HIDE"
+
+
+def sweep_env(*, app: bool = True) -> dict[str, str]:
+    """The environment of a sweep command. The fixture app (``app``) binds emotion-lab's sweeper
+    configs and reports through the app's trial link, so it gets the app even where the plugin's
+    tests hide it; a foreign Hydra app (``app=False``) runs as they leave it."""
     env = dict(os.environ)
+    if app:
+        env.pop(HIDE_ENV, None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
     env["HYDRA_FULL_ERROR"] = "1"

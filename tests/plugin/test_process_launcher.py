@@ -12,7 +12,7 @@ from hydra_plugins.emotion_lab_sweeper import _process_launcher as process_launc
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
 from hydra_plugins.emotion_lab_sweeper._process_launcher import (
     DevicePool,
-    ProcessLauncher,
+    ProcessLauncherImpl,
     local_job_env,
     visible_gpus,
 )
@@ -116,7 +116,7 @@ def test_children_get_the_mapped_gpus_and_no_allocation(monkeypatch: pytest.Monk
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
     monkeypatch.setattr(process_launcher.subprocess, "Popen", _FakePopen)
     _FakePopen.envs = []
-    launcher = ProcessLauncher(gpus=[0, 2], gpus_per_job=1, cpus_per_job=2)
+    launcher = ProcessLauncherImpl(gpus=[0, 2], gpus_per_job=1, cpus_per_job=2)
     launcher._pool = DevicePool(visible_gpus(launcher.gpus), launcher.gpus_per_job)
     first, second = launcher._pool.acquire(), launcher._pool.acquire()
     for devices in (first, second):
@@ -133,10 +133,10 @@ def test_auto_cpus_share_the_cores_between_the_jobs_in_flight(monkeypatch) -> No
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert cpu_share(4) == 4 and cpu_share(None) == 16 and cpu_share(32) == 1
-    assert ProcessLauncher(cpus_per_job="auto", jobs_in_flight=8).cpus_per_job == 2
-    assert ProcessLauncher(cpus_per_job=None).cpus_per_job is None  # untouched on request
+    assert ProcessLauncherImpl(cpus_per_job="auto", jobs_in_flight=8).cpus_per_job == 2
+    assert ProcessLauncherImpl(cpus_per_job=None).cpus_per_job is None  # untouched on request
     with pytest.raises(SweepConfigError, match="hydra.launcher.cpus_per_job"):
-        ProcessLauncher(cpus_per_job="many")
+        ProcessLauncherImpl(cpus_per_job="many")
 
 
 @pytest.mark.parametrize(
@@ -155,28 +155,11 @@ def test_auto_cpus_share_the_cores_between_the_jobs_in_flight(monkeypatch) -> No
 )
 def test_bad_launcher_settings_are_user_errors_naming_the_key(keys: dict, named: str) -> None:
     with pytest.raises(SweepConfigError) as caught:
-        ProcessLauncher(**keys)
+        ProcessLauncherImpl(**keys)
     assert str(caught.value).startswith(named)
 
 
 def test_numeric_launcher_settings_given_as_text_are_read_as_numbers() -> None:
-    launcher = ProcessLauncher(cpus_per_job="auto", worker_max_jobs="3", timeout_min="0.5")
+    launcher = ProcessLauncherImpl(cpus_per_job="auto", worker_max_jobs="3", timeout_min="0.5")
     assert (launcher.worker_max_jobs, launcher.timeout_s) == (3, 30.0)
-    assert ProcessLauncher(cpus_per_job=2.0, worker_max_rss_gb=1).cpus_per_job == 2
-
-
-def test_the_launcher_config_divides_by_the_sweepers_n_jobs() -> None:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from emotion_lab.app.config import CONFIG_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            "train",
-            ["hydra/sweeper=optuna", "hydra/launcher=process", "hydra.sweeper.n_jobs=3"],
-            return_hydra_config=True,
-        )
-    assert OmegaConf.select(cfg, "hydra.launcher.jobs_in_flight") == 3
-    assert cfg.hydra.launcher.cpus_per_job == "auto"
+    assert ProcessLauncherImpl(cpus_per_job=2.0, worker_max_rss_gb=1).cpus_per_job == 2

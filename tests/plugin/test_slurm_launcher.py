@@ -13,7 +13,7 @@ from hydra_plugins.emotion_lab_sweeper._slurm_launcher import (
     GONE,
     UNREACHABLE,
     JobRecord,
-    SlurmTrialLauncher,
+    SlurmLauncherImpl,
     parse_squeue,
 )
 
@@ -39,8 +39,8 @@ class ScriptedQueue:
         self.cancelled.extend(job_ids)
 
 
-def _launcher(tmp_path: Path, queue: ScriptedQueue, **kwargs: object) -> SlurmTrialLauncher:
-    launcher = SlurmTrialLauncher(
+def _launcher(tmp_path: Path, queue: ScriptedQueue, **kwargs: object) -> SlurmLauncherImpl:
+    launcher = SlurmLauncherImpl(
         queue=queue,  # type: ignore[arg-type]
         poll_s=0.001,
         lost_after_s=kwargs.pop("lost_after_s", 0.0),  # type: ignore[arg-type]
@@ -188,7 +188,7 @@ def test_cancel_all_cancels_the_jobs_being_waited_for(tmp_path: Path) -> None:
 )
 def test_bad_settings_name_the_key(key: str, value: object, message: str) -> None:
     with pytest.raises(SweepConfigError, match=message):
-        SlurmTrialLauncher(**{key: value}, submitit_folder="x")
+        SlurmLauncherImpl(**{key: value}, submitit_folder="x")
 
 
 def test_slurm_yaml_builds_our_launcher() -> None:
@@ -206,4 +206,4 @@ def test_slurm_yaml_builds_our_launcher() -> None:
     assert (node.poll_s, node.lost_after_s, node.on_resume) == (10.0, 60.0, "cancel")
     assert node.gpus_per_node == 1 and node.qos is None  # submitit's keys are all there
     launcher = instantiate(node)
-    assert type(launcher.impl) is SlurmTrialLauncher and launcher.impl.on_resume == "cancel"
+    assert type(launcher.impl) is SlurmLauncherImpl and launcher.impl.on_resume == "cancel"

@@ -19,7 +19,7 @@ from hydra_plugins.emotion_lab_sweeper._job_process import (
     descendant_pids,
     is_job_process,
 )
-from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeperImpl
 from hydra_plugins.emotion_lab_sweeper._report import TrialRecord
 from tests.fixtures_sweep.runner import (
     REPO,
@@ -221,7 +221,7 @@ def _cmdline(pid: int) -> str:
     ],
 )
 def test_failure_budget_ignores_interrupted_and_waits_for_three_trials(states, stops) -> None:
-    sweeper = OptunaSweeper(max_failure_rate=0.5)
+    sweeper = OptunaSweeperImpl(max_failure_rate=0.5)
     records = [TrialRecord(number=i, state=s, params={}) for i, s in enumerate(states)]
     sweeper.check_failures(records)
     assert sweeper.stopping is stops

@@ -9,8 +9,6 @@ import pytest
 from optuna.trial import TrialState
 
 from hydra_plugins.emotion_lab_sweeper._optuna_algos import FloorPruner, MedianPruner, build_pruner
-from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
-from tests.unit.test_sweep_configs import _compose, _sweeper_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -120,21 +118,3 @@ def test_asha_prunes_the_worse_curve_and_keeps_the_best() -> None:
     study = _study(build_pruner({**asha, "reduction_factor": 3}))
     assert _run(study, [0.5, 0.6, 0.7]) is None
     assert _run(study, [0.3, 0.35, 0.4]) is not None
-
-
-@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband", "none"])
-def test_the_default_study_composes_with_every_pruner(pruner: str) -> None:
-    """``make sweep ARGS=hydra.sweeper.pruner=<name>``: one override, the rest of the file fits."""
-    cfg = _compose("default", (f"hydra.sweeper.pruner={pruner}",))
-    sweeper = OptunaSweeper(**_sweeper_kwargs(cfg))
-    built = build_pruner(sweeper.pruner_node, sweeper.floor, sweeper.floor_grace)
-    if pruner == "none":
-        assert isinstance(built, optuna.pruners.NopPruner)
-        return
-    assert isinstance(built, FloorPruner) and built.floor == pytest.approx(0.26)
-    inner = {
-        "median": MedianPruner,
-        "asha": optuna.pruners.SuccessiveHalvingPruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-    }[pruner]
-    assert isinstance(built.inner, inner)

@@ -48,7 +48,7 @@ def test_a_bad_worker_count_is_one_line_with_exit_2() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "hydra_plugins.emotion_lab_sweeper.workers", "two", "--", "true"],
         cwd=REPO,
-        env=sweep_env(),
+        env=sweep_env(app=False),
         capture_output=True,
         text=True,
         timeout=60,

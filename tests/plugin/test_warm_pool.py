@@ -18,8 +18,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext
 
 from hydra_plugins.emotion_lab_sweeper._job_process import is_job_process
-from hydra_plugins.emotion_lab_sweeper._jobs import JobInterrupted
-from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher
+from hydra_plugins.emotion_lab_sweeper._job_return import JobInterrupted
+from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncherImpl
 
 Launch = Callable[..., list[JobReturn]]
 
@@ -30,7 +30,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "app.yaml").write_text("a: 0\n")
-    launchers: list[ProcessLauncher] = []
+    launchers: list[ProcessLauncherImpl] = []
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose("app", [f"hydra.sweep.dir={tmp_path / 'sweep'}"], return_hydra_config=True)
@@ -38,8 +38,8 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Any]]:
             config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks()
         )
 
-        def make(task: Callable[[Any], Any], **keys: Any) -> ProcessLauncher:
-            launcher = ProcessLauncher(**{"gpus": "none", "cpus_per_job": 1, **keys})
+        def make(task: Callable[[Any], Any], **keys: Any) -> ProcessLauncherImpl:
+            launcher = ProcessLauncherImpl(**{"gpus": "none", "cpus_per_job": 1, **keys})
             launcher.setup(hydra_context=context, task_function=task, config=cfg)
             launchers.append(launcher)
             return launcher
@@ -50,7 +50,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     GlobalHydra.instance().clear()
 
 
-def run_each(launcher: ProcessLauncher, values: list[int]) -> list[JobReturn]:
+def run_each(launcher: ProcessLauncherImpl, values: list[int]) -> list[JobReturn]:
     """One job per value, one after another (so they share one worker while it lives)."""
     return [launcher.launch([[f"a={v}"]], initial_job_idx=i)[0] for i, v in enumerate(values)]
 

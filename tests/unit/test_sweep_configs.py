@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from hydra_plugins.emotion_lab_sweeper._base import seed_for
-from hydra_plugins.emotion_lab_sweeper._hyperopt_sweeper import HyperoptSweeper
-from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeper
+from hydra_plugins.emotion_lab_sweeper._hyperopt_sweeper import HyperoptSweeperImpl
+from hydra_plugins.emotion_lab_sweeper._optuna_algos import FloorPruner, MedianPruner, build_pruner
+from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import OptunaSweeperImpl
 from hydra_plugins.emotion_lab_sweeper._space import Kind, parse_search_space
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +34,9 @@ def _compose(name: str, overrides: tuple[str, ...] = (), config_dir: Path = SWEE
 def _named(cfg):
     """``cfg`` with the study named as the sweeper's ``setup`` names it."""
     kind = cfg.hydra.runtime.choices["hydra/sweeper"]
-    sweeper = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind](**_sweeper_kwargs(cfg))
+    sweeper = {"optuna": OptunaSweeperImpl, "hyperopt": HyperoptSweeperImpl}[kind](
+        **_sweeper_kwargs(cfg)
+    )
     sweeper.name_study(cfg)
     return cfg
 
@@ -64,7 +68,7 @@ def _sweeper_kwargs(cfg) -> dict:
 def test_named_sweep_composes(name: str) -> None:
     cfg = _compose(name)
     kind = cfg.hydra.runtime.choices["hydra/sweeper"]
-    sweeper_cls = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind]
+    sweeper_cls = {"optuna": OptunaSweeperImpl, "hyperopt": HyperoptSweeperImpl}[kind]
     sweeper = sweeper_cls(**_sweeper_kwargs(cfg))  # every key is one the sweeper accepts
     assert sweeper.study_name == name
     space = parse_search_space(sweeper.params)
@@ -72,7 +76,7 @@ def test_named_sweep_composes(name: str) -> None:
     sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir")
     assert sweep_dir == f"outputs/sweeps/{name}/{kind}"
     if sweeper.sampler == "grid":
-        assert isinstance(sweeper, OptunaSweeper) and sweeper.grid_search
+        assert isinstance(sweeper, OptunaSweeperImpl) and sweeper.grid_search
         assert space.grid_size() <= sweeper.n_trials
 
 
@@ -81,7 +85,7 @@ def test_named_sweep_composes(name: str) -> None:
 def test_named_sweep_runs_with_either_sweeper(name: str, kind: str) -> None:
     """``make sweep SWEEP=<name> SWEEPER=<kind>``: the study's settings suit both sweepers."""
     cfg = _compose(name, (f"hydra/sweeper={kind}",))
-    sweeper_cls = {"optuna": OptunaSweeper, "hyperopt": HyperoptSweeper}[kind]
+    sweeper_cls = {"optuna": OptunaSweeperImpl, "hyperopt": HyperoptSweeperImpl}[kind]
     if kind == "hyperopt" and cfg.hydra.sweeper.sampler == "grid":  # a grid is Optuna's alone
         with pytest.raises(ValueError, match="hydra.sweeper.sampler: 'grid' is not one of"):
             sweeper_cls(**_sweeper_kwargs(cfg))
@@ -112,7 +116,7 @@ def test_default_sweep_is_the_four_knobs() -> None:
         assert (CONF / "init" / f"{choice}.yaml").is_file()
     hyperopt = _compose("default", ("hydra/sweeper=hyperopt",))
     assert hyperopt.hydra.runtime.choices["hydra/sweeper"] == "hyperopt"
-    HyperoptSweeper(**_sweeper_kwargs(hyperopt))  # SWEEPER=hyperopt takes the same study file
+    HyperoptSweeperImpl(**_sweeper_kwargs(hyperopt))  # SWEEPER=hyperopt takes the same study file
 
 
 def test_vire_space_is_table_3() -> None:
@@ -157,15 +161,15 @@ def test_sampler_seed_is_per_trial() -> None:
 
 def test_bad_sweeper_settings_are_named() -> None:
     with pytest.raises(ValueError, match="hydra.sweeper.n_trials"):
-        OptunaSweeper(n_trials=0)
+        OptunaSweeperImpl(n_trials=0)
     with pytest.raises(ValueError, match="hydra.sweeper.direction"):
-        OptunaSweeper(direction="up")
+        OptunaSweeperImpl(direction="up")
     with pytest.raises(ValueError, match="hydra.sweeper.sampler"):
-        HyperoptSweeper(sampler="grid")
+        HyperoptSweeperImpl(sampler="grid")
     with pytest.raises(ValueError, match="MongoDB"):
-        HyperoptSweeper(storage="sqlite:///x.db")
+        HyperoptSweeperImpl(storage="sqlite:///x.db")
     with pytest.raises(ValueError, match="max_failure_rate"):
-        OptunaSweeper(max_failure_rate=1.5)
+        OptunaSweeperImpl(max_failure_rate=1.5)
 
 
 def test_launcher_configs_compose() -> None:
@@ -181,11 +185,11 @@ def test_launcher_configs_compose() -> None:
     assert slurm._target_ == "hydra_plugins.emotion_lab_sweeper.SlurmLauncher"
     assert (slurm.partition, slurm.gpus_per_node, slurm.tasks_per_node) == ("gpu", 1, 1)
     assert slurm.timeout_min == 120
-    from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncher, cpu_share
+    from hydra_plugins.emotion_lab_sweeper._process_launcher import ProcessLauncherImpl, cpu_share
 
     node = OmegaConf.to_container(process.hydra.launcher, resolve=True)
     assert node.pop("_target_") == "hydra_plugins.emotion_lab_sweeper.ProcessLauncher"
-    launcher = ProcessLauncher(**node)
+    launcher = ProcessLauncherImpl(**node)
     # no sweeper n_jobs here: one job in flight gets every core
     assert (launcher.gpus, launcher.gpus_per_job, launcher.cpus_per_job) == (
         "auto",
@@ -199,7 +203,7 @@ def test_pruning_callback_is_added_by_the_optuna_sweep_only() -> None:
     sweeper's ``job_overrides``, with its trial node; Hyperopt, which cannot prune, adds none."""
     assert "pruning" not in _compose("train", (), config_dir=CONF).callbacks
     cfg = _named(_compose("train", ("hydra/sweeper=optuna", "loss.beta=0.3"), config_dir=CONF))
-    sweeper = OptunaSweeper(**_sweeper_kwargs(cfg))
+    sweeper = OptunaSweeperImpl(**_sweeper_kwargs(cfg))
     sweeper.config = cfg
     space = parse_search_space(cfg.hydra.sweeper.params, ["loss.beta=interval(0,1)"])
     job = sweeper.trial_overrides(space, {"loss.beta": 0.25}, 7, "sqlite:///x.db")
@@ -221,4 +225,36 @@ def test_job_overrides_must_be_a_list_of_overrides() -> None:
     cfg = _compose("train", ("hydra/sweeper=optuna",), config_dir=CONF)
     kwargs = {**_sweeper_kwargs(cfg), "job_overrides": "+sweep_trial=optuna"}
     with pytest.raises(ValueError, match="hydra.sweeper.job_overrides: expected a list"):
-        OptunaSweeper(**kwargs)
+        OptunaSweeperImpl(**kwargs)
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband", "none"])
+def test_the_default_study_composes_with_every_pruner(pruner: str) -> None:
+    """``make sweep ARGS=hydra.sweeper.pruner=<name>``: one override, the rest of the file fits."""
+    cfg = _compose("default", (f"hydra.sweeper.pruner={pruner}",))
+    sweeper = OptunaSweeperImpl(**_sweeper_kwargs(cfg))
+    built = build_pruner(sweeper.pruner_node, sweeper.floor, sweeper.floor_grace)
+    if pruner == "none":
+        assert isinstance(built, optuna.pruners.NopPruner)
+        return
+    assert isinstance(built, FloorPruner) and built.floor == pytest.approx(0.26)
+    inner = {
+        "median": MedianPruner,
+        "asha": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+    }[pruner]
+    assert isinstance(built.inner, inner)
+
+
+def test_the_launcher_config_divides_by_the_sweepers_n_jobs() -> None:
+    from emotion_lab.app.config import CONFIG_DIR, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            ["hydra/sweeper=optuna", "hydra/launcher=process", "hydra.sweeper.n_jobs=3"],
+            return_hydra_config=True,
+        )
+    assert OmegaConf.select(cfg, "hydra.launcher.jobs_in_flight") == 3
+    assert cfg.hydra.launcher.cpus_per_job == "auto"

@@ -101,8 +101,8 @@ def test_the_app_hands_over_the_t_interval_of_its_seed_runs(
 ) -> None:
     """``run_plan.execute`` with repeat.seeds gives the interval of the runs' objectives."""
     from emotion_lab.app.config import compose_config
-    from emotion_lab.run.fit import RunResult
     from emotion_lab.run import plan as run_plan
+    from emotion_lab.run.fit import RunResult
 
     results = iter(RunResult(objective=v) for v in RUNS)
     monkeypatch.setattr(run_plan, "fit_and_test", lambda cfg, summary=True: next(results))

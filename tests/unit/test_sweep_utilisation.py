@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from emotion_lab.bench.utilisation import Utilisation, zero_overhead_makespan
 
 
