@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from emotion_lab.app.checks import check_pretrained_init
 from emotion_lab.app.config import task_overrides
@@ -24,6 +24,7 @@ from emotion_lab.data.class_match import match_classes
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
 from emotion_lab.run import wandb_run
+from emotion_lab.run.hyperparams import comparison_config, hydra_choices
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ def build_loggers(
         if name == "wandb":
             loggers.append(build_wandb_logger(cfg, logger_cfg, evaluated))
         else:
-            loggers.append(instantiate(logger_cfg))
+            logger = instantiate(logger_cfg)
+            logger.log_hyperparams(comparison_config(cfg, hydra_choices(), task_overrides()))
+            loggers.append(logger)
     return loggers
 
 
@@ -115,7 +118,7 @@ def build_wandb_logger(
     if logger_cfg.get("log_model") and logger_cfg.get("offline"):
         # Lightning refuses log_model offline; W&B keeps an offline run's artifacts for `wandb sync`
         kwargs |= {"offline": False, "mode": "offline"}
-    hyperparams = OmegaConf.to_container(cfg, resolve=True)
+    hyperparams = comparison_config(cfg, hydra_choices(), task_overrides())
     link: dict[str, Any] = {}
     if evaluated is not None:
         trained = wandb_run.stored_run(evaluated[1], evaluated[0])
@@ -141,8 +144,16 @@ def build_wandb_logger(
         logger._wandb_init.pop("anonymous", None)
     logger.log_hyperparams(hyperparams)
     experiment = logger.experiment  # a no-op stand-in on ranks other than 0
-    summary = "max" if cfg.objective.direction == "maximize" else "min"
-    experiment.define_metric(str(cfg.objective.metric), summary=summary)
+    maximize = cfg.objective.direction == "maximize"
+    experiment.define_metric("epoch")
+    experiment.define_metric(
+        str(cfg.objective.metric),
+        step_metric="epoch",
+        summary="max" if maximize else "min",
+        goal="maximize" if maximize else "minimize",
+    )
+    if str(cfg.objective.metric) != "val/acc":
+        experiment.define_metric("val/acc", step_metric="epoch", summary="max", goal="maximize")
     if link and rank_zero_only.rank == 0:
         experiment.summary.update({f"evaluated/{k}": v for k, v in link.items()})
     return logger

@@ -52,8 +52,9 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers, callbacks)
     data_info = datamodule.describe()
-    for logger in loggers:  # the id table and split protocol beside the run's config
-        logger.log_hyperparams({"data_protocol": data_info})
+    params = sum(p.numel() for p in module.model.parameters())
+    for logger in loggers:  # the id table, split protocol and size beside the run's config
+        logger.log_hyperparams({"data_protocol": data_info, "model/params": params})
     skipped = {f"data/skipped/{split}": n for split, n in datamodule.skipped.items()}
     for logger in loggers if skipped else ():  # bad samples dropped on load, per split
         logger.log_metrics(skipped, step=0)

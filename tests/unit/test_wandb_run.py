@@ -142,3 +142,23 @@ def test_logger_choices_build_the_loggers_they_name(
 ) -> None:
     cfg = _cfg(tmp_path, f"logger={choice}")
     assert {name for name, node in cfg.logger.items() if node is not None} == loggers
+
+
+def test_the_logged_config_holds_choices_and_settings_not_plumbing(tmp_path: Path) -> None:
+    from emotion_lab.run.hyperparams import comparison_config
+
+    cfg = _cfg(tmp_path, "experiment=s000_fi8", "trial.storage=postgresql://u:secret@h/db")
+    choices = {"experiment": "s000_fi8", "model": "gram_efficientnet", "hydra/sweeper": "basic"}
+    out = comparison_config(cfg, choices, ["experiment=s000_fi8", "loss.beta=0.3"])
+    assert out["choices/experiment"] == "s000_fi8" and out["choices/model"] == "gram_efficientnet"
+    assert "choices/hydra/sweeper" not in out
+    assert out["overrides"] == "experiment=s000_fi8 loss.beta=0.3"
+    assert out["optimizer"]["lr"] == cfg.optimizer.lr and out["loss"]["beta"] == cfg.loss.beta
+    text = repr(out)
+    assert "_target_" not in text and "_partial_" not in text and "secret" not in text
+    assert set(out["trainer"]) <= {
+        "max_epochs", "precision", "accelerator", "devices", "num_nodes", "strategy",
+        "gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "deterministic",
+    }  # fmt: skip
+    assert out["trainer"]["max_epochs"] == cfg.trainer.max_epochs
+    assert "paths" not in out and "callbacks" not in out and "hydra" not in out
