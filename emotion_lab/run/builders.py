@@ -144,16 +144,14 @@ def build_wandb_logger(
         logger._wandb_init.pop("anonymous", None)
     logger.log_hyperparams(hyperparams)
     experiment = logger.experiment  # a no-op stand-in on ranks other than 0
+    # the summary keeps the best value in the objective's direction (W&B's goal), per epoch
     maximize = cfg.objective.direction == "maximize"
     experiment.define_metric("epoch")
     experiment.define_metric(
-        str(cfg.objective.metric),
-        step_metric="epoch",
-        summary="max" if maximize else "min",
-        goal="maximize" if maximize else "minimize",
+        str(cfg.objective.metric), step_metric="epoch", summary="max" if maximize else "min"
     )
     if str(cfg.objective.metric) != "val/acc":
-        experiment.define_metric("val/acc", step_metric="epoch", summary="max", goal="maximize")
+        experiment.define_metric("val/acc", step_metric="epoch", summary="max")
     if link and rank_zero_only.rank == 0:
         experiment.summary.update({f"evaluated/{k}": v for k, v in link.items()})
     return logger

@@ -348,7 +348,7 @@ def test_the_plugin_imports_no_statistics_not_even_lazily() -> None:
 
 
 def test_the_atomic_writer_needs_only_the_standard_library() -> None:
-    """The plugin writes through it: it must not pull the training stack in with it."""
+    """Every file of the app is written through it: it must not pull the training stack in."""
     used = {i.target.split(".")[0] for i in FOUND if i.source == "emotion_lab.files"}
     assert used <= set(sys.stdlib_module_names)
 
