@@ -179,6 +179,7 @@ RULES: tuple[Rule, ...] = (
     Folds(),
     Seeds(),
     OneOf("objective.aggregate", AGGREGATES),
+    OneOf("test.checkpoint", ("best", "last")),
     Number("callbacks.early_stopping.patience", integer=True, low=1, nullable=True),
     Choice("objective.direction", DIRECTIONS),
 )

@@ -263,7 +263,7 @@ def sweep(settings: Settings, report: Report, out: Path) -> None:
         sys.executable, "-m", "emotion_lab.train", "-m",
         "experiment=smoke", "logger=csv", "data.source.n=4000", "callbacks.analysis.umap=false",
         *settings.trainer("bf16-mixed"), *settings.s000, f"data.batch_size={settings.s000_batch}",
-        "test=false", "trainer.max_epochs=1", f"trainer.limit_train_batches={settings.sweep_steps}",
+        "test.enabled=false", "trainer.max_epochs=1", f"trainer.limit_train_batches={settings.sweep_steps}",
         "trainer.limit_val_batches=2", "callbacks.progress_bar=null",
         "hydra/sweeper=optuna", "hydra/launcher=process", f"hydra.launcher.gpus={gpus}",
         f"hydra.sweeper.n_trials={settings.sweep_trials}", "hydra.sweeper.study_name=gpu_check",

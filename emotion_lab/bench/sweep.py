@@ -158,7 +158,7 @@ PRUNING_BENCH_FIXED = (
     "trainer.limit_train_batches=null",
     "data.batch_size=32",
     "callbacks.progress_bar=null",
-    "test=false",
+    "test.enabled=false",
 )
 # The default study's pruners scaled from its 4 epochs to 20: every rule first judges at the 5th
 # epoch (step 4): the floor, the median rule, and the first rung of successive halving (rungs at

@@ -158,7 +158,15 @@ class EmotionClassifier(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         terms, logits, _ = self._step(batch)
         self.val_metrics.update(logits, hard_labels(batch[1]))
-        self._log_terms("val", {"loss": terms["loss"], "ce": terms["ce"]}, batch[1].shape[0])
+        logged = {"loss": terms["loss"], "ce": terms["ce"]}
+        if getattr(self.loss, "class_weight", None) is not None:
+            # the same loss without class weights (Keras's val_loss), for schedules, early
+            # stopping and checkpoints that follow what the papers monitored
+            plain = self.loss.unweighted_ce(logits, batch[1])
+            logged["loss_unweighted"] = terms["loss"] - terms["ce"] + plain
+        else:
+            logged["loss_unweighted"] = terms["loss"]
+        self._log_terms("val", logged, batch[1].shape[0])
         # Metric objects: Lightning computes them once per epoch, reduced over all ranks by
         # torchmetrics itself, and resets them.
         self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True)

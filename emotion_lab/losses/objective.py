@@ -113,3 +113,13 @@ class EmotionLoss(nn.Module):
                 total = total + self.beta * center.total
         terms["loss"] = total
         return terms
+
+    def unweighted_ce(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The cross-entropy without class weights: what Keras's ``val_loss`` reports (class
+        weights act on training only), which papers written in Keras monitor."""
+        soft = labels.dim() == 2
+        return F.cross_entropy(
+            logits.float(),
+            labels.float() if soft else labels,
+            label_smoothing=self.label_smoothing,
+        )

@@ -45,20 +45,34 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     return g.to(x.dtype)
 
 
-class GramModule(nn.Module):
-    """C×H×W → C/2: (Gram → Linear → SiLU → BN1d) + (1×1 conv → SiLU → global average pool)."""
+FUSIONS = ("add", "concat", "multiply", "average")
+"""How a Gram module joins its two branches: S000 adds them and compares the four (§III)."""
 
-    def __init__(self, channels: int) -> None:
+
+class GramModule(nn.Module):
+    """C×H×W → C/2 (C with ``concat``): (Gram → Linear → SiLU → BN1d) joined by ``fusion``
+    with (1×1 conv → SiLU → global average pool)."""
+
+    def __init__(self, channels: int, fusion: str = "add") -> None:
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ParameterError("fusion", fusion, f"must be one of {', '.join(FUSIONS)}")
         out = max(1, channels // 2)
         self.gram_fc = nn.Linear(channels * channels, out)
         self.gram_bn = nn.BatchNorm1d(out)
         self.proj = nn.Conv2d(channels, out, kernel_size=1)
-        self.out_features = out
+        self.fusion = fusion
+        self.out_features = 2 * out if fusion == "concat" else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         style = self.gram_bn(F.silu(self.gram_fc(gram_matrix(x).flatten(1))))
         content = F.silu(self.proj(x)).mean(dim=(2, 3))
+        if self.fusion == "concat":
+            return torch.cat([style, content], dim=1)
+        if self.fusion == "multiply":
+            return style * content
+        if self.fusion == "average":
+            return (style + content) / 2
         return style + content
 
 
@@ -159,7 +173,9 @@ class GramEfficientNet(EmotionNet):
     Defaults are S000's: ``tf_efficientnetv2_s`` tapped at ``blocks.1.2`` (48 ch),
     ``blocks.2.3`` (64) and ``blocks.4.8`` (160), giving a 24+32+80 = 136-d embedding.
     ``pretrained``/``checkpoint_path`` fill the backbone as for the ``timm`` model (the
-    backbone's ImageNet head is dropped); extra kwargs go to ``timm.create_model``.
+    backbone's ImageNet head is dropped); ``fusion`` joins each module's two branches (``add``,
+    the paper's; ``concat`` doubles the embedding to 272-d); extra kwargs go to
+    ``timm.create_model``.
     """
 
     def __init__(
@@ -172,9 +188,12 @@ class GramEfficientNet(EmotionNet):
         pretrained: bool = False,
         checkpoint_path: str | None = None,
         truncate: bool = True,
+        fusion: str = "add",
         **timm_kwargs: Any,
     ) -> None:
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ParameterError("fusion", fusion, f"must be one of {', '.join(FUSIONS)}")
         taps = [str(t) for t in taps]
         net = create_timm_backbone(
             backbone,
@@ -204,7 +223,7 @@ class GramEfficientNet(EmotionNet):
         channels = [int(self._store.outputs[t].shape[1]) for t in taps]
         self._store.outputs.clear()
 
-        self.gram = nn.ModuleList(GramModule(c) for c in channels)
+        self.gram = nn.ModuleList(GramModule(c, fusion) for c in channels)
         self.embedding_dim = sum(m.out_features for m in self.gram)
         self.classifier = nn.Linear(self.embedding_dim, num_classes)
 

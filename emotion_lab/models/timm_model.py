@@ -72,7 +72,8 @@ def create_timm_backbone(
     except OSError as exc:  # offline: DNS/connection errors and hub cache misses are all OSError
         raise PretrainedWeightsUnavailable(
             f"model.pretrained=true: cannot fetch {model_name} weights from the timm hub "
-            f"({type(exc).__name__}); download them and set model.checkpoint_path=<file>"
+            f"({type(exc).__name__}); download them and set model.checkpoint_path=<file>, or "
+            "train from scratch with model.pretrained=false"
         ) from exc
     if checkpoint_path is not None:
         source = f"checkpoint_path={str(checkpoint_path)!r}"

@@ -61,9 +61,14 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     with finishing_wandb(loggers, trainer):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
-        if cfg.get("test") and not trainer.interrupted:
+        test = cfg.get("test") or {}
+        if test.get("enabled", True) and not trainer.interrupted:
             best = trainer.checkpoint_callback
-            use_best = isinstance(best, ModelCheckpoint) and bool(best.best_model_path)
+            use_best = (
+                test.get("checkpoint", "best") == "best"
+                and isinstance(best, ModelCheckpoint)
+                and bool(best.best_model_path)
+            )
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
             result.test_metrics = collect_test_metrics(trainer, callbacks)
         result.wandb_dir = wandb_run_dir(loggers, trainer)

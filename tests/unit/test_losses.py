@@ -122,3 +122,14 @@ def test_class_weights_reject_wrong_length_and_unknown_rule():
     with pytest.raises(ParameterError, match="^class_weights='inverse'"):
         EmotionLoss(3, 2, class_weights="inverse")
     assert not math.isnan(EmotionLoss(3, 2, class_weights=[1, 2, 3]).class_weight.sum().item())
+
+
+def test_the_unweighted_cross_entropy_is_kerass_val_loss() -> None:
+    """Class weights act on training only: the monitored loss drops them (S003, S004)."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 3), torch.tensor([0, 0, 0, 0, 1, 2])
+    weighted = EmotionLoss(3, 2, beta=0.0, class_weights="balanced", class_counts=[40, 5, 5])
+    terms = weighted(logits, torch.zeros(6, 2), labels)
+    plain = F.cross_entropy(logits, labels)
+    assert torch.allclose(weighted.unweighted_ce(logits, labels), plain)
+    assert not torch.allclose(terms["ce"], plain)  # the weighted one differs
