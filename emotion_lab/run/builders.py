@@ -24,6 +24,7 @@ from emotion_lab.data.class_match import match_classes
 from emotion_lab.data.datamodule import EmotionDataModule
 from emotion_lab.errors import ConfigError
 from emotion_lab.run import wandb_run
+from emotion_lab.run.checkpoint_io import AtomicCheckpointIO
 from emotion_lab.run.hyperparams import comparison_config, hydra_choices
 
 log = logging.getLogger(__name__)
@@ -164,4 +165,8 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
 def build_trainer(
     cfg: DictConfig, loggers: list[Logger], callbacks: list[pl.Callback]
 ) -> pl.Trainer:
-    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    """The Trainer of ``cfg``; checkpoints go through :class:`AtomicCheckpointIO` (written
+    beside their name and renamed, so a kill never truncates the last one)."""
+    return instantiate(
+        cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()]
+    )
