@@ -15,6 +15,7 @@ import functools
 import inspect
 import itertools
 import logging
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -238,20 +239,22 @@ class EmotionDataModule(pl.LightningDataModule):
         self.image_size = image_size
         # The source is a factory so that the bad-sample policy, the size images are decoded
         # at and the decoding pool are data-level keys, whatever the format.
-        self.source = source(
-            **_accepted(
-                source,
-                on_bad_sample=on_bad_sample,
-                image_size=self.stored_size,
-                channels=channels,
-                decode_workers=decode_workers,
-                allow_overlap=allow_overlap,
-                resize=check_resize(resize),
-                margin=_crop_margin(crop),
-                max_pixels=check_max_pixels(max_pixels),
-                allow_outside_root=bool(allow_outside_root),
-            )
+        settings = _accepted(
+            source,
+            on_bad_sample=on_bad_sample,
+            image_size=self.stored_size,
+            channels=channels,
+            decode_workers=decode_workers,
+            allow_overlap=allow_overlap,
+            resize=check_resize(resize),
+            margin=_crop_margin(crop),
+            max_pixels=check_max_pixels(max_pixels),
+            allow_outside_root=bool(allow_outside_root),
         )
+        try:
+            self.source = source(**settings)
+        except TypeError as err:
+            raise _unknown_source_option(source, err) from None
         self.name = name
         self.root = root  # where the data set lives; sources reference it, summaries print it
         self.image_size = image_size
@@ -646,6 +649,22 @@ def _balance_settings(balance: Mapping[str, Any] | None) -> tuple[Any, bool]:
             f"data.balance.weights_count_copies must be true or false, got {count_copies!r}"
         )
     return check_targets(settings.get("targets")), count_copies
+
+
+def _unknown_source_option(source: Callable[..., Any], err: TypeError) -> Exception:
+    """A ``data.source`` option its reader does not take (``experiment=smoke`` sets the
+    built-in set's ``n``; on ``data=folder`` that is no option) as one line naming the key;
+    any other TypeError is a bug and stays one."""
+    found = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    if found is None:
+        return err
+    target = source.func if isinstance(source, functools.partial) else source
+    name = getattr(target, "__qualname__", repr(target))
+    option = found.group(1)
+    return ConfigError(
+        f"data.source.{option}: {name} takes no option {option!r} (an experiment written for "
+        f"another data set may set it; drop it with ~data.source.{option})"
+    )
 
 
 def _crop_margin(crop: Mapping[str, Any] | None) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import get_class, instantiate
+from PIL import Image
 
 from emotion_lab.app.config import CONFIG_DIR, compose_config
 from emotion_lab.data.errors import DatasetNotFoundError
@@ -77,3 +78,25 @@ def test_the_look_command_composes_with_every_experiment() -> None:
             continue
         cfg = compose_config("data_look", [f"experiment={path.stem}"])
         assert cfg.look.per_class >= 1 and cfg.data.name
+
+
+def test_a_source_option_another_set_needs_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    """``experiment=smoke`` sets the built-in set's ``data.source.n``: on a folder it is no option."""
+    from emotion_lab.errors import ConfigError
+
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            folder = tmp_path / "tree" / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (8, 8), 40 * i).save(folder / f"{i}.png")
+    cfg = compose_config(
+        "train", ["experiment=smoke", "data=folder", f"data.root={tmp_path / 'tree'}"]
+    )
+    with pytest.raises(Exception) as err:
+        instantiate(cfg.data)
+    cause = err.value
+    while cause.__cause__ is not None and not isinstance(cause, ConfigError):
+        cause = cause.__cause__
+    assert isinstance(cause, ConfigError)
+    assert str(cause).startswith("data.source.n: ImageFolders takes no option 'n'")
