@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from emotion_lab.app.checks import check_train_config
 from emotion_lab.app.config import register_resolvers
 from emotion_lab.app.entry import one_line_errors, run_app
-from emotion_lab.app.extras import apply_extras
-from emotion_lab.run.plan import execute
 
 register_resolvers()
 
 
 def train(cfg: DictConfig) -> float:
-    """The command's runs (one, or ``cv.folds`` × ``repeat.seeds``); returns the objective."""
+    """The command's runs (one, or ``cv.folds`` × ``repeat.seeds``); returns the objective.
+
+    The training stack (torch, Lightning, timm, W&B) is imported here, not at the top: ``--help``
+    and a config error answer in the time Hydra itself needs."""
+    from emotion_lab.run.plan import execute
+
     return execute(cfg)
 
 
@@ -24,6 +26,10 @@ def train(cfg: DictConfig) -> float:
 @one_line_errors
 def main(cfg: DictConfig) -> float:
     check_train_config(cfg)
+    import torch
+
+    from emotion_lab.app.extras import apply_extras
+
     apply_extras(cfg)
     torch.set_float32_matmul_precision("high")
     return train(cfg)
