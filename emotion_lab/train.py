@@ -28,8 +28,10 @@ def main(cfg: DictConfig) -> float:
     check_train_config(cfg)
     import torch
 
+    from emotion_lab.app.console import quiet_library_warnings
     from emotion_lab.app.extras import apply_extras
 
+    quiet_library_warnings()
     apply_extras(cfg)
     torch.set_float32_matmul_precision("high")
     return train(cfg)

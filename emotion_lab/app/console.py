@@ -43,3 +43,18 @@ class DropMessages(logging.Filter):
             return True
         message = record.getMessage()
         return not any(p.search(message) for p in self.patterns)
+
+
+UNACTIONABLE_WARNINGS = (
+    # Lightning's pytree helper on newer torch: an internal call, nothing a user can change
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+)
+"""Library warnings a run would print that no setting of the user's can act on."""
+
+
+def quiet_library_warnings() -> None:
+    """Drop :data:`UNACTIONABLE_WARNINGS`; every other warning still shows."""
+    import warnings
+
+    for pattern in UNACTIONABLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
