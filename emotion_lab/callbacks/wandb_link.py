@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
+from emotion_lab.models.checkpoint import load_data
 from emotion_lab.run.wandb_run import CHECKPOINT_KEY
 
 
@@ -43,7 +43,7 @@ class WandbRunLink(pl.Callback):
             return
         if best.best_model_score is None or not best.best_model_path:
             return
-        saved = torch.load(best.best_model_path, map_location="cpu", weights_only=False, mmap=True)
+        saved = load_data(best.best_model_path, "best_model_path", mmap=True)  # as data, no code
         logger.experiment.summary.update(
             {
                 "best/checkpoint": best.best_model_path,

@@ -4,11 +4,19 @@ Weight files come in many wrappings (a bare state_dict, one nested under ``state
 ``model_state_dict``, a DataParallel ``module.`` prefix, a ``.safetensors`` file). Every loader of
 emotion-lab goes through :func:`read_state_dict` so they all accept the same files and fail with
 the same kind of one-line message naming the file and the config key.
+
+Every file is read as data (:func:`load_data`: ``torch.load(weights_only=True)``): tensors,
+numbers, text, lists and dicts. A file that needs more (a pickled Python object, whose loading
+could run any code) is refused in one line naming the key and the file; nothing in it is called.
+Lightning's own checkpoints (loops, callbacks, optimizer and scheduler states) are such data.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,17 +42,21 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     Only tensor data is read (``weights_only``), so a file from an untrusted source cannot run code.
     """
     file = existing_file(path, key)
+    if file.suffix != ".safetensors":
+        obj: object = load_data(file, key, parameter=key, unreadable="cannot read weights")
+        return _state_or_error(obj, path, key)
     try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from safetensors.torch import load_file
 
-            obj: object = load_file(str(file), device="cpu")
-        else:
-            obj = torch.load(file, map_location="cpu", weights_only=True)
+        obj = load_file(str(file), device="cpu")
     except Exception as exc:  # torch/safetensors raise many types for a corrupt or foreign file
         raise CheckpointError(
             f"{key}={str(path)!r}: cannot read weights ({_reason(exc)})", parameter=key
         ) from exc
+    return _state_or_error(obj, path, key)
+
+
+def _state_or_error(obj: object, path: str | Path, key: str) -> dict[str, torch.Tensor]:
     state = _unwrap(obj)
     if state is None:
         raise CheckpointError(
@@ -58,19 +70,57 @@ def read_checkpoint(path: str | Path, key: str) -> dict[str, Any]:
 
     A text file, a truncated download or a foreign pickle fails here with one line naming
     ``key`` and the path, instead of an ``UnpicklingError`` or ``PytorchStreamReader`` traceback
-    from inside Lightning. The whole file is read (optimizer state and loops included), which
-    only local checkpoints of one's own runs should be trusted with.
+    from inside Lightning. The whole file is read as data (optimizer state and loops included):
+    one holding pickled Python objects is refused, never unpickled (:func:`load_data`).
     """
-    file = existing_file(path, key)
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as exc:  # zip, pickle and storage errors all mean "not a checkpoint"
-        raise CheckpointError(
-            f"{key}={str(path)!r}: not a readable checkpoint ({_reason(exc)})"
-        ) from exc
+    obj = load_data(existing_file(path, key), key)
     if not isinstance(obj, Mapping) or not isinstance(obj.get("state_dict"), Mapping):
         raise CheckpointError(f"{key}={str(path)!r}: not a Lightning checkpoint (no state_dict)")
     return dict(obj)
+
+
+def load_data(
+    path: str | Path,
+    key: str,
+    *,
+    mmap: bool = False,
+    parameter: str | None = None,
+    unreadable: str = "not a readable checkpoint",
+) -> Any:
+    """``torch.load`` of ``path`` as data only (``weights_only=True``), for every reader of a
+    checkpoint; ``mmap`` leaves the tensors on disk until used (a reader of metadata).
+
+    A file holding pickled Python objects (a class, a function: loading one could run any code)
+    is one line naming ``key``, the file and the first such object, and nothing in it runs; an
+    unreadable file is one line saying ``unreadable``. ``parameter``: the error's parameter.
+    """
+    try:
+        mmap = mmap and zipfile.is_zipfile(path)  # torch maps only its zip format
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise CheckpointError(
+                f"{key}={str(path)!r}: {unreadable} ({_reason(exc)})", parameter=parameter
+            ) from None
+        raise CheckpointError(
+            f"{key}={str(path)!r}: holds pickled Python objects ({_python_object(exc)}), which "
+            "are not loaded: emotion-lab reads checkpoints as data only (tensors, numbers, text)",
+            parameter=parameter,
+        ) from None
+    except Exception as exc:  # zip, pickle and storage errors all mean "not a checkpoint"
+        raise CheckpointError(
+            f"{key}={str(path)!r}: {unreadable} ({_reason(exc)})", parameter=parameter
+        ) from exc
+
+
+def _python_object(exc: BaseException) -> str:
+    """What torch's weights-only reader refused: ``builtins.exec`` or ``pickle opcode 149``."""
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return found.group(1)
+    operand = re.search(r"Unsupported operand (\d+)", text)
+    return f"pickle opcode {operand.group(1)}" if operand else "not tensors or plain values"
 
 
 def existing_file(path: str | Path, key: str) -> Path:

@@ -59,7 +59,8 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
     for logger in loggers if skipped else ():  # bad samples dropped on load, per split
         logger.log_metrics(skipped, step=0)
     with finishing_wandb(loggers, trainer):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # a resumed checkpoint was read as data above (stored_classes); Lightning reads it so too
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
         test = cfg.get("test") or {}
         if test.get("enabled", True) and not trainer.interrupted:
@@ -69,7 +70,12 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
                 and isinstance(best, ModelCheckpoint)
                 and bool(best.best_model_path)
             )
-            trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None)
+            trainer.test(
+                module,
+                datamodule=datamodule,
+                ckpt_path="best" if use_best else None,
+                weights_only=True,
+            )
             result.test_metrics = collect_test_metrics(trainer, callbacks)
         result.wandb_dir = wandb_run_dir(loggers, trainer)
     # after W&B's own closing lines, so the summary is the last thing printed; rank 0's alone

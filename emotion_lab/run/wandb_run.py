@@ -97,17 +97,13 @@ def stored_run(checkpoint: Mapping[str, Any], path: str | Path) -> dict[str, Any
     return None
 
 
-def read_stored_run(path: str | Path) -> dict[str, Any] | None:
-    """:func:`stored_run` of the checkpoint file at ``path``, tensors left unread (mmap).
+def read_stored_run(path: str | Path, key: str = "ckpt_path") -> dict[str, Any] | None:
+    """:func:`stored_run` of the checkpoint file at ``path``, read as data (a file holding
+    Python objects is a one-line :class:`CheckpointError` naming ``key``, nothing in it loaded)
+    with its tensors left unread (mmap)."""
+    from emotion_lab.models.checkpoint import load_data
 
-    An unreadable file gives None: the command's own checkpoint check reports it in one line.
-    """
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # noqa: BLE001 - any unreadable file; reported by the checkpoint check
-        return None
+    checkpoint = load_data(path, key, mmap=True)
     return stored_run(checkpoint, path) if isinstance(checkpoint, Mapping) else None
 
 

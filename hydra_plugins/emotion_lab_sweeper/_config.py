@@ -108,6 +108,9 @@ class HyperoptSweeperConf(SweeperConf):
 
     _target_: str = "hydra_plugins.emotion_lab_sweeper.HyperoptSweeper"
     samplers: dict[str, Any] = field(default_factory=_hyperopt_samplers)
+    # Resume a folder whose trials an earlier version pickled (hyperopt_trials.pkl): reading a
+    # pickle can run code, so only for a folder one trusts; the trials are then kept as JSON.
+    trust_pickles: bool = False
 
 
 def register() -> None:

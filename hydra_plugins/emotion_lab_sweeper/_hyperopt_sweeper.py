@@ -3,9 +3,12 @@
 Hyperopt only minimises, so a maximised objective is stored as its negation (``loss``) while
 reports show the value itself. Trials run in batches of ``n_jobs``: within a batch the proposals
 see the batch's pending trials as failures (Hyperopt's own behaviour), so they spread out. The
-``Trials`` object is pickled to the sweep folder after every trial; re-running the command
-resumes from it. Sharing one ``Trials`` between sweep processes would need MongoDB (out of
-scope), so a lock keeps a second process out of the same folder.
+trials' documents are written to the sweep folder as JSON after every trial
+(``hyperopt_trials.json``, data only: a sweep folder from elsewhere runs no code when read);
+re-running the command rebuilds the ``Trials`` from them and resumes. Sharing one ``Trials``
+between sweep processes would need MongoDB (out of scope), so a lock keeps a second process out
+of the same folder. Earlier versions pickled the ``Trials`` (``hyperopt_trials.pkl``); such a
+folder is resumed only with ``hydra.sweeper.trust_pickles=true``, and then stored as JSON.
 
 A trial stopped by a signal (or left running by a sweep that died) is recorded as interrupted:
 it uses up neither the failure budget nor ``n_trials``, and the resumed sweep runs its
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import json
 import logging
 import math
 import os
@@ -24,17 +28,27 @@ import pickle
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import hyperopt
 from hydra.utils import get_method, instantiate
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, hp
-from hyperopt.base import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain
+from hyperopt.base import (
+    JOB_STATE_DONE,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+    JOB_VALID_STATES,
+    TRIAL_KEYS,
+    TRIAL_MISC_KEYS,
+    Domain,
+    InvalidTrial,
+)
 
 from hydra_plugins.emotion_lab_sweeper._base import SweeperBase, file_lock, seed_for
 from hydra_plugins.emotion_lab_sweeper._config import HyperoptSweeperConf
 from hydra_plugins.emotion_lab_sweeper._errors import SweepConfigError
-from hydra_plugins.emotion_lab_sweeper._files import write_bytes
+from hydra_plugins.emotion_lab_sweeper._files import write_text
 from hydra_plugins.emotion_lab_sweeper._jobs import JobOutcome, launch_one
 from hydra_plugins.emotion_lab_sweeper._report import (
     COMPLETE,
@@ -48,7 +62,12 @@ from hydra_plugins.emotion_lab_sweeper._space import Dimension, Kind, SearchSpac
 log = logging.getLogger(__name__)
 logging.getLogger("hyperopt").setLevel(logging.WARNING)
 
-TRIALS_FILE = "hyperopt_trials.pkl"
+TRIALS_FILE = "hyperopt_trials.json"
+PICKLED_TRIALS_FILE = "hyperopt_trials.pkl"  # what versions before the JSON file wrote
+TRIALS_FORMAT = "emotion_lab_sweeper hyperopt trials"
+TRIALS_VERSION = 1
+DEFINITION_KEY = "emotion_lab.definition"  # the study's definition, in Trials.attachments
+_TIMES = ("book_time", "refresh_time")  # datetimes in a trial's document: ISO text in the file
 LOCK_FILE = ".hyperopt.lock"
 INTERRUPTED_KEY = "interrupted"  # in a trial's result: why it was interrupted
 REQUEUED_KEY = "requeued"  # in an interrupted trial's result: its configuration ran again
@@ -103,7 +122,14 @@ class HyperoptSweeperImpl(SweeperBase):
 
     kind = "hyperopt"
 
-    def __init__(self, *, pruner: str = "none", baseline: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        pruner: str = "none",
+        baseline: bool = False,
+        trust_pickles: bool = False,
+        **kwargs: Any,
+    ) -> None:
         storage = kwargs.pop("storage", None)
         if storage is not None:
             raise SweepConfigError(
@@ -112,6 +138,11 @@ class HyperoptSweeperImpl(SweeperBase):
             )
         kwargs.setdefault("samplers", HyperoptSweeperConf().samplers)
         super().__init__(pruner=pruner, **kwargs)
+        if not isinstance(trust_pickles, bool):
+            raise SweepConfigError(
+                f"hydra.sweeper.trust_pickles: expected true or false, got {trust_pickles!r}"
+            )
+        self.trust_pickles = trust_pickles
         self.algo = self._algo()
         if self.pruner != "none":
             log.warning(f"hydra.sweeper.pruner={self.pruner}: Hyperopt cannot prune; ignored")
@@ -168,28 +199,33 @@ class _Run:
     # -- persistence ---------------------------------------------------------------------
     def _load(self) -> Trials:
         definition = {"space": self.space.describe(), "direction": self.sw.direction}
-        if not self.path.exists():
+        pickled = self.path.with_name(PICKLED_TRIALS_FILE)
+        if self.path.exists():
+            trials, source = read_trials(self.path), self.path
+        elif pickled.exists():
+            trials, source = read_pickled_trials(pickled, self.sw.trust_pickles), pickled
+        else:
             trials = Trials()
-            trials.attachments["emotion_lab.definition"] = definition
+            trials.attachments[DEFINITION_KEY] = definition
             return trials
-        with self.path.open("rb") as fh:
-            trials = pickle.load(fh)
-        stored = trials.attachments.get("emotion_lab.definition")
+        stored = trials.attachments.get(DEFINITION_KEY)
         changes = describe_changes(stored, definition) if stored is not None else ""
         if changes:
             raise SweepConfigError(
-                f"{self.path}: this folder holds a Hyperopt study with other settings "
+                f"{source}: this folder holds a Hyperopt study with other settings "
                 f"({changes}); choose another hydra.sweep.dir for a new study"
             )
         stale = _close_running(trials, "stale: the sweep process died while it ran")
         if stale:
             log.warning(f"{stale} trial(s) left running by a previous sweep marked interrupted")
+        if stale or source == pickled:
             self._save(trials)
+        if source == pickled:
+            log.warning(f"{pickled}: trusted and read; its trials are now kept in {self.path}")
         return trials
 
     def _save(self, trials: Trials | None = None) -> None:
-        trials = trials or self.trials
-        write_bytes(self.path, pickle.dumps(trials), durable=True)
+        write_trials(self.path, self.trials if trials is None else trials)  # empty is falsy
 
     # -- the loop ------------------------------------------------------------------------
     def execute(self) -> list[TrialRecord]:
@@ -364,6 +400,106 @@ class _Run:
                 )
             )
         return out
+
+
+def write_trials(path: Path, trials: Trials) -> None:
+    """Write every document of ``trials`` and the study's definition to ``path`` as JSON,
+    atomically (durable: the history of the study)."""
+    data = {
+        "format": TRIALS_FORMAT,
+        "version": TRIALS_VERSION,
+        "definition": trials.attachments.get(DEFINITION_KEY),
+        "trials": list(trials.trials),  # every document Hyperopt sees, in the order inserted
+    }
+    text = json.dumps(data, indent=1, allow_nan=True, default=_json_value)
+    write_text(path, text + "\n", durable=True)
+
+
+def _json_value(value: Any) -> Any:
+    """The JSON form of what a trial's document holds besides plain values."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # a numpy number (Hyperopt's draws)
+        return value.item()
+    raise TypeError(f"a Hyperopt trial holds {type(value).__name__}, which JSON cannot")
+
+
+def read_trials(path: Path) -> Trials:
+    """The ``Trials`` written by :func:`write_trials` (the documents rebuilt through
+    ``insert_trial_docs`` and ``refresh``); a file that is not one is one line naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SweepConfigError(f"{path}: not a readable Hyperopt trials file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != TRIALS_FORMAT:
+        raise SweepConfigError(f"{path}: not a Hyperopt trials file of this plugin")
+    if data.get("version") != TRIALS_VERSION:
+        raise SweepConfigError(
+            f"{path}: Hyperopt trials file version {data.get('version')!r}; this plugin reads "
+            f"version {TRIALS_VERSION}"
+        )
+    docs = data.get("trials")
+    if not isinstance(docs, list) or not all(isinstance(d, dict) for d in docs):
+        raise SweepConfigError(f"{path}: its 'trials' is not a list of trial documents")
+    trials = Trials()
+    if data.get("definition") is not None:
+        trials.attachments[DEFINITION_KEY] = data["definition"]
+    for i, doc in enumerate(docs):
+        problem = _trial_problem(doc)
+        if problem:
+            raise SweepConfigError(f"{path}: trial document {i} is not valid ({problem})")
+        for key in _TIMES:
+            if isinstance(doc[key], str):
+                try:
+                    doc[key] = dt.datetime.fromisoformat(doc[key])
+                except ValueError:
+                    raise SweepConfigError(
+                        f"{path}: trial document {i} has {key} {doc[key]!r}, not an ISO time"
+                    ) from None
+        if isinstance(doc["misc"]["cmd"], list):
+            doc["misc"]["cmd"] = tuple(doc["misc"]["cmd"])  # as Hyperopt makes it
+    try:
+        trials.insert_trial_docs(docs)
+    except InvalidTrial as exc:
+        raise SweepConfigError(f"{path}: a trial document is not valid ({exc.args[0]})") from None
+    trials.refresh()
+    return trials
+
+
+def _trial_problem(doc: Mapping[str, Any]) -> str:
+    """What makes ``doc`` no trial document of this sweeper ('' when nothing)."""
+    missing = [k for k in TRIAL_KEYS if k not in doc]
+    if missing:
+        return f"no {', '.join(missing)}"
+    misc = doc["misc"]
+    if not isinstance(misc, dict) or any(k not in misc for k in TRIAL_MISC_KEYS):
+        return f"its misc lacks one of {', '.join(TRIAL_MISC_KEYS)}"
+    if not isinstance(doc["tid"], int) or misc["tid"] != doc["tid"]:
+        return f"tid {doc['tid']!r} is not the integer of its misc"
+    if not isinstance(doc["result"], dict) or doc["state"] not in JOB_VALID_STATES:
+        return "its result is not a mapping or its state not a known one"
+    for key in ("idxs", "vals"):
+        values = misc[key]
+        if not isinstance(values, dict) or not all(isinstance(v, list) for v in values.values()):
+            return f"its misc {key} is not a mapping of lists"
+    return ""
+
+
+def read_pickled_trials(path: Path, trusted: bool) -> Trials:
+    """The ``Trials`` an earlier version pickled; read only when the user ``trusted`` the
+    folder, since reading a pickle can run any code it names."""
+    if not trusted:
+        raise SweepConfigError(
+            f"{path}: this sweep folder was written by an older version of the plugin, which "
+            "pickled Hyperopt's trials; a pickle can run code when read, so it is not read: "
+            "resume with hydra.sweeper.trust_pickles=true if you trust this folder (its "
+            f"trials are then kept as {TRIALS_FILE}), or choose another hydra.sweep.dir"
+        )
+    with path.open("rb") as fh:
+        trials = pickle.load(fh)  # noqa: S301 - the user trusts this folder (trust_pickles)
+    if not isinstance(trials, Trials):
+        raise SweepConfigError(f"{path}: holds a {type(trials).__name__}, not Hyperopt's Trials")
+    return trials
 
 
 def _close_running(trials: Trials, reason: str) -> int:

@@ -50,7 +50,7 @@ def test_run_leaves_checkpoint_metrics_wandb_and_report(smoke_run):
 def test_checkpoint_carries_config_and_centers(smoke_run):
     run_dir, _ = smoke_run
     checkpoint = torch.load(
-        run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False
+        run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True
     )
     assert checkpoint["emotion_lab"]["config"]["model"]["name"] == "vire_cnn"
     assert checkpoint["emotion_lab"]["classes"][3] == "happy"

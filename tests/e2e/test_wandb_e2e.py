@@ -90,7 +90,7 @@ def test_log_model_uploads_the_best_checkpoint_offline(trained) -> None:
 def test_checkpoints_name_their_wandb_run(trained) -> None:
     run_dir, run = trained
     for name in ("best.ckpt", "last.ckpt"):
-        saved = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=False)
+        saved = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=True)
         assert saved["wandb_run"]["id"] == run.run.run_id
         assert saved["wandb_run"]["name"] == run.run.display_name
 
@@ -133,7 +133,7 @@ def test_resume_continues_the_same_run_keeps_the_best_and_writes_tensorboard(tra
     assert resumed.run.run_id == run.run.run_id
     assert resumed.run.display_name == run.run.display_name
     first_best = run.summary["best/val/acc"]
-    last = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)  # data
     (state,) = (v for k, v in last["callbacks"].items() if "Checkpoint" in k)
     assert float(state["best_model_score"]) >= first_best  # never forgotten by the new folder
     assert resumed.summary["best/val/acc"] == pytest.approx(float(state["best_model_score"]))

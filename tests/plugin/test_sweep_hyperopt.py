@@ -1,9 +1,9 @@
-"""The Hyperopt sweeper: minimising, and resuming from its pickled trials after a kill (the
+"""The Hyperopt sweeper: minimising, and resuming from its trials file after a kill (the
 killed trial is interrupted, and its configuration runs again)."""
 
 from __future__ import annotations
 
-import pickle
+import json
 import signal
 
 from tests.fixtures_sweep.runner import (
@@ -30,9 +30,8 @@ def test_hyperopt_resume_after_kill_and_minimize(tmp_path) -> None:
     proc = start_sweep(sweep_dir, *ARGS, sweeper="hyperopt")
     kill_during_trial(proc, sweep_dir, 2)
     assert proc.returncode == -signal.SIGKILL
-    with (sweep_dir / "hyperopt_trials.pkl").open("rb") as fh:
-        saved = pickle.load(fh)
-    assert [d["tid"] for d in saved.trials] == [0, 1, 2]  # trial 2 was saved before it ran
+    saved = json.loads((sweep_dir / "hyperopt_trials.json").read_text())
+    assert [d["tid"] for d in saved["trials"]] == [0, 1, 2]  # trial 2 was saved before it ran
 
     proc = run_sweep(sweep_dir, *ARGS, sweeper="hyperopt")
     assert proc.returncode == 0, explain(proc)
@@ -46,6 +45,6 @@ def test_hyperopt_resume_after_kill_and_minimize(tmp_path) -> None:
     assert len({(r["x"], r["cat"]) for r in counted}) == 5
     values = [float(r["value"]) for r in rows if r["state"] == "COMPLETE"]
     assert best(sweep_dir)["value"] == min(values)
-    with (sweep_dir / "hyperopt_trials.pkl").open("rb") as fh:
-        done = [d["result"] for d in pickle.load(fh).trials if d["result"]["status"] == "ok"]
+    saved = json.loads((sweep_dir / "hyperopt_trials.json").read_text())
+    done = [d["result"] for d in saved["trials"] if d["result"]["status"] == "ok"]
     assert [r["loss"] for r in done] == [r["value"] for r in done]  # minimised: loss = value
