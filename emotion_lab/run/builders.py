@@ -26,6 +26,7 @@ from emotion_lab.errors import ConfigError
 from emotion_lab.run import wandb_run
 from emotion_lab.run.checkpoint_io import AtomicCheckpointIO
 from emotion_lab.run.hyperparams import comparison_config, hydra_choices
+from emotion_lab.run.records import mask_trial_storage
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def build_module(cfg: DictConfig, datamodule: EmotionDataModule) -> EmotionClass
         cfg,
         datamodule.classes,
         datamodule.class_counts(),
-        run_config=checkpoint_config(cfg),
+        run_config=mask_trial_storage(checkpoint_config(cfg)),  # no storage password
     )
 
 

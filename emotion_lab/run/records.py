@@ -57,13 +57,26 @@ def write_run_record(
     return files.write_json(Path(folder) / METRICS_FILE, doc)
 
 
+def mask_trial_storage(resolved: Any) -> Any:
+    """A resolved run config (a dict) with ``trial.storage``'s password shown as ``***``, for
+    what the app writes down (checkpoints, sub-run configs): a sweep's storage URL may hold one."""
+    trial = resolved.get("trial") if isinstance(resolved, dict) else None
+    storage = trial.get("storage") if isinstance(trial, dict) else None
+    if isinstance(storage, str):
+        from hydra_plugins.emotion_lab_sweeper.contract import mask_url
+
+        trial["storage"] = mask_url(storage)
+    return resolved
+
+
 def write_sub_run_config(
     folder: str | os.PathLike[str], cfg: DictConfig, parent: str | os.PathLike[str]
 ) -> None:
     """A fold or seed sub-run's own ``.hydra/config.yaml`` (resolved) and its parent's overrides."""
     target = Path(folder)
+    resolved = mask_trial_storage(OmegaConf.to_container(cfg, resolve=True))
     with files.atomic_path(target / CONFIG_FILE) as tmp:  # a comparison may be reading folders
-        OmegaConf.save(cfg, tmp, resolve=True)
+        OmegaConf.save(OmegaConf.create(resolved), tmp)
     overrides = Path(parent) / OVERRIDES_FILE
     if overrides.is_file():
         files.write_bytes(target / OVERRIDES_FILE, overrides.read_bytes())

@@ -19,6 +19,7 @@ from hydra_plugins.emotion_lab_sweeper.contract import (
     PLANNED_EPOCHS_ATTR,
     PRUNED_ATTR,
     STUDY_META_ATTR,
+    mask_url,
     open_storage,
     pruner_of,
 )
@@ -41,7 +42,7 @@ class TrialLink:
             study_id = self._storage.get_study_id_from_name(study_name)
         except KeyError:
             raise ConfigError(
-                f"trial.study_name: no study '{study_name}' in {storage_url}"
+                f"trial.study_name: no study '{study_name}' in {mask_url(storage_url)}"
             ) from None
         try:
             self._trial_id = self._storage.get_trial_id_from_study_id_trial_number(

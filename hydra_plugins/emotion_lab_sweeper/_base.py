@@ -53,6 +53,7 @@ from hydra_plugins.emotion_lab_sweeper._space import (
     parse_search_space,
     quote,
 )
+from hydra_plugins.emotion_lab_sweeper._storage import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,25 @@ def reported() -> Iterator[None]:
         if bad is None or os.environ.get(DEBUG_ENV):
             raise
         _exit(f"error: {bad}", EXIT_BAD_SETTING)
+
+
+def hide_storage_password(config: DictConfig) -> None:
+    """Mask the storage URL's password in the sweep's config, which every job's
+    ``.hydra/hydra.yaml`` and the sweep's ``multirun.yaml`` copy: ``hydra.sweeper.storage`` and
+    the command-line override that set it. The sweeper has read the real URL already."""
+    hydra_cfg = config.hydra
+    with read_write(hydra_cfg):
+        sweeper = hydra_cfg.get("sweeper")
+        storage = sweeper.get("storage") if isinstance(sweeper, DictConfig) else None
+        if isinstance(storage, str) and mask_url(storage) != storage:
+            sweeper.storage = mask_url(storage)
+        for group in ("hydra", "task"):
+            overrides = hydra_cfg.overrides.get(group) if "overrides" in hydra_cfg else None
+            if overrides is None:
+                continue
+            for i, item in enumerate(list(overrides)):
+                if isinstance(item, str) and mask_url(item) != item:
+                    overrides[i] = mask_url(item)
 
 
 def _bad_setting(exc: BaseException) -> BaseException | None:
@@ -193,6 +213,7 @@ class SweeperBase(Sweeper):
         self.config = config
         self.hydra_context = hydra_context
         self.name_study(config)
+        hide_storage_password(config)
         self.launcher = make_launcher(
             hydra_context=hydra_context,
             task_function=task_function,
@@ -326,7 +347,8 @@ class SweeperBase(Sweeper):
         name = quote(self.resolved_study_name)
         overrides = [*space.overrides(params), f"hydra.sweeper.study_name={name}"]
         if self.trial_key is not None:
-            storage = "null" if storage_url is None else quote(storage_url)
+            # masked: the job finds the real URL in STORAGE_URL_ENV (see _storage)
+            storage = "null" if storage_url is None else quote(mask_url(storage_url))
             overrides += [
                 f"++{self.trial_key}.number={number}",
                 f"++{self.trial_key}.study_name={name}",

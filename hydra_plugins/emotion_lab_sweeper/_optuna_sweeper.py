@@ -50,7 +50,13 @@ from hydra_plugins.emotion_lab_sweeper._optuna_algos import (
 )
 from hydra_plugins.emotion_lab_sweeper._report import INTERRUPTED, TrialRecord
 from hydra_plugins.emotion_lab_sweeper._space import Dimension, Kind, SearchSpace, describe_changes
-from hydra_plugins.emotion_lab_sweeper._storage import open_storage, resolve_storage_url
+from hydra_plugins.emotion_lab_sweeper._storage import (
+    STORAGE_URL_ENV,
+    has_password,
+    mask_url,
+    open_storage,
+    resolve_storage_url,
+)
 from hydra_plugins.emotion_lab_sweeper.contract import (
     PLANNED_EPOCHS_ATTR,
     PRUNED_ATTR,
@@ -124,6 +130,8 @@ class OptunaSweeperImpl(SweeperBase):
         space = self.parse_space(arguments)
         self.claim_sweep_dir(space)
         self.storage_url = resolve_storage_url(self.storage, self.sweep_dir, self.base_dir)
+        if has_password(self.storage_url):  # the jobs get it masked, and the real one here
+            os.environ[STORAGE_URL_ENV] = self.storage_url
         grid: dict[str, list[Any]] | None = None
         n_trials = self.n_trials
         if self.grid_search:
@@ -136,7 +144,7 @@ class OptunaSweeperImpl(SweeperBase):
         study = self._open_study(space)
         self.prepare_sweep_dir()  # only once the study is known to be this one
         log.info(
-            f"study '{study.study_name}' in {self.storage_url}: {len(study.trials)} trials "
+            f"study '{study.study_name}' in {mask_url(self.storage_url)}: {len(study.trials)} trials "
             f"so far, budget {n_trials}, sampler {self.sampler}, pruner {self.pruner}, "
             f"n_jobs {self.n_jobs}"
         )
@@ -162,7 +170,7 @@ class OptunaSweeperImpl(SweeperBase):
             if stored_direction != self.direction:
                 raise SweepConfigError(
                     f"hydra.sweeper.direction={self.direction} but study "
-                    f"'{study.study_name}' in {self.storage_url} was created to {stored_direction}"
+                    f"'{study.study_name}' in {mask_url(self.storage_url)} was created to {stored_direction}"
                 )
             definition = {"space": space.describe(), "direction": self.direction}
             meta = study.user_attrs.get(STUDY_META_ATTR) or {}
@@ -170,7 +178,7 @@ class OptunaSweeperImpl(SweeperBase):
             changes = describe_changes(stored, definition) if stored is not None else ""
             if changes:
                 raise SweepConfigError(
-                    f"hydra.sweeper.study_name: study '{study.study_name}' in {self.storage_url} "
+                    f"hydra.sweeper.study_name: study '{study.study_name}' in {mask_url(self.storage_url)} "
                     f"was started with other settings ({changes}); choose another study_name "
                     "(or sweep folder) for a new study"
                 )

@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hydra_plugins.emotion_lab_sweeper._entry import ENTRY_ENV, single_run_command
-from hydra_plugins.emotion_lab_sweeper._storage import DEFAULT_DB_NAME, open_storage
+from hydra_plugins.emotion_lab_sweeper._storage import (
+    DEFAULT_DB_NAME,
+    STORAGE_URL_ENV,
+    mask_url,
+    open_storage,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -23,7 +28,9 @@ __all__ = [
     "PLANNED_EPOCHS_ATTR",
     "PRUNED_ATTR",
     "RepeatedValue",
+    "STORAGE_URL_ENV",
     "STUDY_META_ATTR",
+    "mask_url",
     "open_storage",
     "pruner_of",
     "single_run_command",

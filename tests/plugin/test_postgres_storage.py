@@ -23,11 +23,19 @@ import optuna
 import pytest
 
 from hydra_plugins.emotion_lab_sweeper._optuna_sweeper import INTERRUPTED_ATTR, RERUN_ATTR
-from tests.fixtures_sweep.runner import leaderboard, start_sweep
+from tests.fixtures_sweep.runner import (
+    REPO,
+    explain,
+    leaderboard,
+    start_sweep,
+    sweep_command,
+    sweep_env,
+)
 
 pytestmark = pytest.mark.slow
 
 N_TRIALS = 9
+PASSWORD_USER, PASSWORD = "pw_user", "Pg-s3cret-7f2a"
 
 
 def _pg_bin() -> Path | None:
@@ -74,6 +82,8 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
             text=True,
         )
+        hba = data / "pg_hba.conf"  # PASSWORD_USER must give its password, the others need none
+        hba.write_text(f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n{hba.read_text()}")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root}"
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
@@ -162,3 +172,70 @@ def _wait_for_study(url: str, timeout: float = 120) -> optuna.Study:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def password_url(postgres_url: str) -> str:
+    """``postgresql://pw_user@host:port/postgres``: a user the server asks for its password."""
+    import psycopg
+
+    with psycopg.connect(
+        postgres_url.replace("postgresql://", "postgres://"), autocommit=True
+    ) as c:
+        c.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+    host = postgres_url.split("@", 1)[1]
+    return f"postgresql://{PASSWORD_USER}@{host}"
+
+
+def _one_trial_sweep(sweep_dir: Path, storage: str, **env: str) -> subprocess.CompletedProcess[str]:
+    args = sweep_command(
+        sweep_dir, "x=interval(0,1)", "y=interval(0,1)", "hydra.sweeper.n_trials=1",
+        f"hydra.sweeper.storage='{storage}'", f"hydra.sweeper.study_name={sweep_dir.name}",
+        "hydra.sweeper.pruner=none", "epochs=2",
+    )  # fmt: skip
+    return subprocess.run(
+        args, cwd=REPO, env={**sweep_env(), **env}, capture_output=True, text=True, timeout=300
+    )
+
+
+def _files_holding(folder: Path, secret: str) -> list[str]:
+    return [
+        str(p.relative_to(folder))
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and secret.encode() in p.read_bytes()
+    ]
+
+
+def test_a_password_in_the_storage_url_is_written_nowhere(
+    tmp_path: Path, password_url: str
+) -> None:
+    with_password = password_url.replace(PASSWORD_USER, f"{PASSWORD_USER}:{PASSWORD}", 1)
+    sweep_dir = tmp_path / "pw"
+    proc = _one_trial_sweep(sweep_dir, with_password)
+    assert proc.returncode == 0, explain(proc)
+    (row,) = leaderboard(sweep_dir)
+    assert row["state"] == "COMPLETE", row
+    assert PASSWORD not in proc.stdout + proc.stderr
+    assert _files_holding(sweep_dir, PASSWORD) == []
+    masked = password_url.replace(PASSWORD_USER, f"{PASSWORD_USER}:***", 1)
+    assert _files_holding(sweep_dir, masked), "the jobs' overrides name the storage, masked"
+    # pruning and the trial's attributes reached the study through the real URL
+    trial = optuna.load_study(study_name="pw", storage=_psycopg(with_password)).trials[0]
+    assert trial.state.name == "COMPLETE" and len(trial.intermediate_values) == 2
+
+
+def test_a_password_in_pgpassword_only(tmp_path: Path, password_url: str) -> None:
+    sweep_dir = tmp_path / "pgpass"
+    proc = _one_trial_sweep(sweep_dir, password_url, PGPASSWORD=PASSWORD)
+    assert proc.returncode == 0, explain(proc)
+    assert [r["state"] for r in leaderboard(sweep_dir)] == ["COMPLETE"]
+    assert _files_holding(sweep_dir, PASSWORD) == []
+
+
+def test_a_wrong_password_is_one_line(tmp_path: Path, password_url: str) -> None:
+    wrong = password_url.replace(PASSWORD_USER, f"{PASSWORD_USER}:not-{PASSWORD}", 1)
+    proc = _one_trial_sweep(tmp_path / "wrong", wrong)
+    assert proc.returncode == 2, explain(proc)
+    (line,) = proc.stderr.strip().splitlines()
+    assert "hydra.sweeper.storage: cannot open" in line and f"{PASSWORD_USER}:***@" in line
+    assert PASSWORD not in proc.stdout + proc.stderr
