@@ -33,3 +33,7 @@ def export() -> None:
 
 def data() -> None:
     _run("data")
+
+
+def reproduce() -> None:
+    _run("reproduce")

@@ -72,7 +72,8 @@ def test_train_help_has_examples_and_no_partial_configs() -> None:
     assert groups["callbacks"] == ["default"]  # callbacks=evaluate is emotion_lab.evaluate's
     assert groups["debug"] == ["fdr", "overfit", "profiler"]
     hidden = OmegaConf.load(CONFIG_DIR / "hydra" / "help" / "train.yaml").hidden
-    assert list(hidden) == ["experiment/*_common", "callbacks/evaluate"]
+    assert list(hidden) == ["experiment/*_common", "callbacks/evaluate", "claims/*/*"]
+    assert not [line for line in result.stdout.splitlines() if line.startswith("claims")]
 
 
 class _Tiny(nn.Module):

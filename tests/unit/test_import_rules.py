@@ -235,6 +235,7 @@ COMMANDS = (
     "emotion_lab.predict",
     "emotion_lab.export",
     "emotion_lab.compare",
+    "emotion_lab.reproduce",
     "emotion_lab.bench",
 )
 PLUGIN_THIRD_PARTY = {

@@ -52,7 +52,7 @@ def test_make_help_lists_every_target_with_its_comment() -> None:
 def test_installed_commands_run_the_modules_apps() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    commands = ("train", "evaluate", "predict", "export", "data")
+    commands = ("train", "evaluate", "predict", "export", "data", "reproduce")
     assert set(scripts) == {f"emotion-lab-{n}" for n in commands}
     for name, target in scripts.items():
         module, function = target.split(":")
