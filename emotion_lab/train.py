@@ -17,8 +17,10 @@ def train(cfg: DictConfig) -> float:
 
     The training stack (torch, Lightning, timm, W&B) is imported here, not at the top: ``--help``
     and a config error answer in the time Hydra itself needs."""
-    from emotion_lab.run.plan import execute
+    from emotion_lab.app.console import route_library_logs
+    from emotion_lab.run.plan import execute  # imports Lightning, which adds its own handler
 
+    route_library_logs()
     return execute(cfg)
 
 

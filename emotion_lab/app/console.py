@@ -58,3 +58,19 @@ def quiet_library_warnings() -> None:
 
     for pattern in UNACTIONABLE_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+
+
+def route_library_logs(
+    names: tuple[str, ...] = ("lightning", "lightning.pytorch", "lightning.fabric"),
+) -> None:
+    """Send these loggers' records through the root's handlers (the run's filters, its log
+    file). Lightning gives its loggers a console handler of their own when it is imported; the
+    logging config takes it away only if Lightning was imported before it, and commands import
+    the training stack late (a fast ``--help``)."""
+    import logging
+
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True

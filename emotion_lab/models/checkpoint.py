@@ -98,7 +98,7 @@ def load_data(
         mmap = mmap and zipfile.is_zipfile(path)  # torch maps only its zip format
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
-        if "weights only" not in str(exc).lower():
+        if "weights only" not in str(exc).lower() or not _looks_pickled(path):
             raise CheckpointError(
                 f"{key}={str(path)!r}: {unreadable} ({_reason(exc)})", parameter=parameter
             ) from None
@@ -111,6 +111,18 @@ def load_data(
         raise CheckpointError(
             f"{key}={str(path)!r}: {unreadable} ({_reason(exc)})", parameter=parameter
         ) from exc
+
+
+def _looks_pickled(path: str | Path) -> bool:
+    """Whether ``path`` is a torch zip or begins like a pickle (protocol 2+): a text or other
+    file refused by the weights-only reader is unreadable, not a file of Python objects."""
+    try:
+        if zipfile.is_zipfile(path):
+            return True
+        with open(path, "rb") as handle:
+            return handle.read(1) == b"\x80"
+    except OSError:
+        return False
 
 
 def _python_object(exc: BaseException) -> str:

@@ -62,7 +62,10 @@ def fit_and_test(cfg: DictConfig, summary: bool = True) -> RunResult:
         # a resumed checkpoint was read as data above (stored_classes); Lightning reads it so too
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         result = RunResult(_objective(trainer, cfg.objective.metric), epochs=trainer.current_epoch)
-        test = cfg.get("test") or {}
+        test = cfg.get("test")
+        if isinstance(test, bool):  # test=false / test=true: the shorthand of test.enabled
+            test = {"enabled": test}
+        test = test or {}
         if test.get("enabled", True) and not trainer.interrupted:
             best = trainer.checkpoint_callback
             use_best = (
