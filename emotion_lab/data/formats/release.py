@@ -49,7 +49,13 @@ from emotion_lab.data.formats.decode import (
     check_max_pixels,
     check_workers,
 )
-from emotion_lab.data.formats.folders import CachedSplits, ImageFile, leaves_root, listing_digest
+from emotion_lab.data.formats.folders import (
+    CachedSplits,
+    ImageFile,
+    ImageFolders,
+    leaves_root,
+    listing_digest,
+)
 from emotion_lab.data.splits import FixedSplit, assign, split_digest, write_split_list
 from emotion_lab.errors import ConfigError
 
@@ -431,3 +437,56 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                     yield number, line.rstrip("\r\n")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
+
+
+class FolderRelease(ImageFolders):
+    """A set released as class folders per split (CAER-S, the face-expression set): its
+    class attributes say where the release is and how its folders map; found under ``root``
+    like every release (its archive's top folder kept or not)."""
+
+    name: ClassVar[str]
+    class_names: ClassVar[tuple[str, ...]]
+    ids: ClassVar[Mapping[str, str]]
+    """Class folder → class name (matched case-insensitively)."""
+    split_dirs: ClassVar[Mapping[str, tuple[str, ...]]]
+    markers: ClassVar[tuple[str, ...]]
+    hint: ClassVar[str]
+    split_note: ClassVar[str]
+
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int | None = None,
+        channels: int = 3,
+        on_bad_sample: str = "error",
+        cache_dir: str | Path | None = None,
+        decode_workers: int | None = None,
+        resize: str = "stretch",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        hint = self.hint.format(dir=root)
+        self.release = locate_release(Path(root), self.markers, hint)
+        super().__init__(
+            self.release,
+            image_size=image_size,
+            channels=channels,
+            on_bad_sample=on_bad_sample,
+            split_dirs=self.split_dirs,
+            classes=self.class_names,
+            class_aliases=self.ids,
+            hint=hint,
+            cache_dir=cache_dir,
+            decode_workers=decode_workers,
+            resize=resize,
+            max_pixels=max_pixels,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Release folder, folder → class table and split protocol."""
+        return {
+            "set": self.name,
+            "release": str(self.release),
+            "ids": {f"folder {k}": v for k, v in self.ids.items()},
+            "resize": self.resize,
+            "split": self.split_note,
+        }

@@ -12,12 +12,7 @@ read. The official split is train/test; val is cut from train (``data.val_fracti
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from emotion_lab.data.formats.decode import DEFAULT_MAX_PIXELS
-from emotion_lab.data.formats.folders import ImageFolders
-from emotion_lab.data.formats.release import locate_release
+from emotion_lab.data.formats.release import FolderRelease
 from emotion_lab.data.sets import BASIC7
 
 IDS: dict[str, str] = {
@@ -41,46 +36,14 @@ HINT = (
 SPLIT_NOTE = "official: train/ → train, test/ → test; val cut from train (data.val_fraction)"
 
 
-class CaerS(ImageFolders):
+class CaerS(FolderRelease):
     """CAER-S's class folders under ``root`` (``<data_dir>/caers``), with or without its top
     folder ``CAER-S/``."""
 
     name = "caers"
-
-    def __init__(
-        self,
-        root: str | Path,
-        image_size: int | None = None,
-        channels: int = 3,
-        on_bad_sample: str = "error",
-        cache_dir: str | Path | None = None,
-        decode_workers: int | None = None,
-        resize: str = "stretch",
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    ) -> None:
-        hint = HINT.format(dir=root)
-        self.release = locate_release(Path(root), MARKERS, hint)
-        super().__init__(
-            self.release,
-            image_size=image_size,
-            channels=channels,
-            on_bad_sample=on_bad_sample,
-            split_dirs=SPLIT_DIRS,
-            classes=BASIC7,
-            class_aliases=IDS,
-            hint=hint,
-            cache_dir=cache_dir,
-            decode_workers=decode_workers,
-            resize=resize,
-            max_pixels=max_pixels,
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """Release folder, folder → class table and split protocol."""
-        return {
-            "set": self.name,
-            "release": str(self.release),
-            "ids": {f"folder {k}": v for k, v in IDS.items()},
-            "resize": self.resize,
-            "split": SPLIT_NOTE,
-        }
+    class_names = BASIC7
+    ids = IDS
+    split_dirs = SPLIT_DIRS
+    markers = MARKERS
+    hint = HINT
+    split_note = SPLIT_NOTE

@@ -14,12 +14,9 @@ val (the data module says so). train/ → train.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from emotion_lab.data.formats.decode import DEFAULT_MAX_PIXELS
-from emotion_lab.data.formats.folders import ImageFolders
-from emotion_lab.data.formats.release import locate_release
+from emotion_lab.data.formats.release import FolderRelease
 from emotion_lab.data.sets import BASIC7
 
 IDS: dict[str, str] = {name: name for name in sorted(BASIC7)}
@@ -37,49 +34,21 @@ SPLIT_NOTE = (
 )
 
 
-class FaceExpression(ImageFolders):
+class FaceExpression(FolderRelease):
     """The set's class folders under ``root`` (``<data_dir>/face_expression``), with or without
     its top folder ``images/``."""
 
     name = "face_expression"
-
-    def __init__(
-        self,
-        root: str | Path,
-        image_size: int | None = None,
-        channels: int = 3,
-        on_bad_sample: str = "error",
-        cache_dir: str | Path | None = None,
-        decode_workers: int | None = None,
-        resize: str = "stretch",
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    ) -> None:
-        hint = HINT.format(dir=root)
-        self.release = locate_release(Path(root), MARKERS, hint)
-        super().__init__(
-            self.release,
-            image_size=image_size,
-            channels=channels,
-            on_bad_sample=on_bad_sample,
-            split_dirs=SPLIT_DIRS,
-            classes=BASIC7,
-            class_aliases=IDS,
-            hint=hint,
-            cache_dir=cache_dir,
-            decode_workers=decode_workers,
-            resize=resize,
-            max_pixels=max_pixels,
-        )
+    class_names = BASIC7
+    ids = IDS
+    split_dirs = SPLIT_DIRS
+    markers = MARKERS
+    hint = HINT
+    split_note = SPLIT_NOTE
 
     def describe(self) -> dict[str, Any]:
-        """Release folder (which copy was read), folder → class table and split protocol."""
-        out: dict[str, Any] = {
-            "set": self.name,
-            "release": str(self.release),
-            "ids": {f"folder {k}": v for k, v in IDS.items()},
-            "resize": self.resize,
-            "split": SPLIT_NOTE,
-        }
+        """As every folder release, and which copy was read when the download nests a second."""
+        out = super().describe()
         nested = self.release / "images"
         if any((nested / m).is_dir() for m in MARKERS):
             out["ignored"] = f"{nested} (a second copy of the set)"
